@@ -1,0 +1,202 @@
+using Microsoft.ML;
+
+namespace MLNetTuning;
+
+/// <summary>The task a fine-tuned BERT learns, which fixes the label type and the output columns.</summary>
+public enum BertTask
+{
+    /// <summary>One of K classes. The label is a key column (use <c>MapValueToKey</c>); outputs <c>Score</c> (K probabilities) and a key <c>PredictedLabel</c>.</summary>
+    MulticlassClassification,
+    /// <summary>Yes or no. The label is a <see cref="bool"/>; outputs <c>Score</c> (raw), <c>Probability</c> and a bool <c>PredictedLabel</c>.</summary>
+    BinaryClassification,
+    /// <summary>A number. The label is a <see cref="float"/>; outputs a float <c>Score</c>.</summary>
+    Regression,
+}
+
+/// <summary>How the learning rate moves after warmup.</summary>
+public enum LearningRateSchedule
+{
+    /// <summary>Linear decay to zero at the last step (Hugging Face's default).</summary>
+    Linear,
+    /// <summary>Half a cosine wave down to zero at the last step.</summary>
+    Cosine,
+    /// <summary>The learning rate stays at <see cref="BertFineTuneOptions.LearningRate"/>.</summary>
+    Constant,
+}
+
+/// <summary>The validation metric that early stopping and best-model selection follow.</summary>
+public enum ValidationMetric
+{
+    /// <summary>The task's usual metric: accuracy for multiclass, AUC for binary, RMSE for regression.</summary>
+    Default,
+    /// <summary>Fraction of correct predictions (classification).</summary>
+    Accuracy,
+    /// <summary>F1 averaged over classes with equal weight (multiclass).</summary>
+    MacroF1,
+    /// <summary>Area under the ROC curve (binary).</summary>
+    Auc,
+    /// <summary>F1 of the positive class at probability 0.5 (binary).</summary>
+    F1,
+    /// <summary>Root mean squared error (regression); lower is better.</summary>
+    Rmse,
+}
+
+/// <summary>Where the model trains and scores.</summary>
+public enum TorchDevice
+{
+    /// <summary>The CPU (default).</summary>
+    Cpu,
+    /// <summary>The first CUDA GPU. Needs an app built with <c>-p:TorchBackend=cuda</c>.</summary>
+    Cuda,
+}
+
+/// <summary>Options of <see cref="BertFineTuneEstimator"/>. Every option has a documented default that follows the field's practice.</summary>
+public sealed class BertFineTuneOptions
+{
+    /// <summary>The task. Default <see cref="BertTask.MulticlassClassification"/>.</summary>
+    public BertTask Task { get; set; } = BertTask.MulticlassClassification;
+
+    /// <summary>An embedded model name (<c>all-MiniLM-L6-v2</c>, the default), a Hugging Face model folder, or a model id found in the
+    /// local Hugging Face cache (<c>org/name</c>). Nothing is downloaded.</summary>
+    public string Model { get; set; } = "all-MiniLM-L6-v2";
+
+    /// <summary>The text column (string). Default <c>Text</c>. Null or empty text is scored as an empty sequence (<c>[CLS] [SEP]</c>).</summary>
+    public string TextColumnName { get; set; } = "Text";
+
+    /// <summary>The second text column of a sentence pair, or null (default) for single texts.</summary>
+    public string? SecondTextColumnName { get; set; }
+
+    /// <summary>The label column. Default <c>Label</c>.</summary>
+    public string LabelColumnName { get; set; } = "Label";
+
+    /// <summary>Tokens per sequence (pair) after truncation, including special tokens. Default 128; at most the model's positions.</summary>
+    public int MaxSequenceLength { get; set; } = 128;
+
+    /// <summary>Examples per optimizer micro-batch. Default 16.</summary>
+    public int BatchSize { get; set; } = 16;
+
+    /// <summary>Passes over the training data. Default 3.</summary>
+    public int Epochs { get; set; } = 3;
+
+    /// <summary>Peak learning rate of AdamW. Default 5e-5.</summary>
+    public float LearningRate { get; set; } = 5e-5f;
+
+    /// <summary>AdamW's decoupled weight decay, applied to every weight except biases and LayerNorm weights. Default 0.01.</summary>
+    public float WeightDecay { get; set; } = 0.01f;
+
+    /// <summary>AdamW's β1. Default 0.9.</summary>
+    public float AdamBeta1 { get; set; } = 0.9f;
+
+    /// <summary>AdamW's β2. Default 0.999.</summary>
+    public float AdamBeta2 { get; set; } = 0.999f;
+
+    /// <summary>AdamW's ε. Default 1e-8.</summary>
+    public float AdamEpsilon { get; set; } = 1e-8f;
+
+    /// <summary>The decay after warmup. Default <see cref="LearningRateSchedule.Linear"/>.</summary>
+    public LearningRateSchedule Schedule { get; set; } = LearningRateSchedule.Linear;
+
+    /// <summary>Warmup as a fraction of all optimizer steps; ignored when <see cref="WarmupSteps"/> is set. Default 0.1.</summary>
+    public float WarmupRatio { get; set; } = 0.1f;
+
+    /// <summary>Warmup in optimizer steps; null (default) uses <see cref="WarmupRatio"/>.</summary>
+    public int? WarmupSteps { get; set; }
+
+    /// <summary>Clip the global gradient norm to this value; 0 turns clipping off. Default 1.0.</summary>
+    public float MaxGradientNorm { get; set; } = 1.0f;
+
+    /// <summary>Micro-batches whose gradients are summed before one optimizer step. Default 1.</summary>
+    public int GradientAccumulationSteps { get; set; } = 1;
+
+    /// <summary>Overrides the checkpoint's <c>hidden_dropout_prob</c>; null (default) keeps it.</summary>
+    public float? HiddenDropout { get; set; }
+
+    /// <summary>Overrides the checkpoint's <c>attention_probs_dropout_prob</c>; null (default) keeps it.</summary>
+    public float? AttentionDropout { get; set; }
+
+    /// <summary>Dropout before the classifier; null (default) uses the hidden dropout.</summary>
+    public float? ClassifierDropout { get; set; }
+
+    /// <summary>Keep the embeddings fixed. Default false.</summary>
+    public bool FreezeEmbeddings { get; set; }
+
+    /// <summary>Keep the bottom N transformer layers fixed (and the embeddings with them when N &gt; 0). Default 0.</summary>
+    public int FreezeBottomLayers { get; set; }
+
+    /// <summary>Train the task head only, keeping the whole encoder fixed. Default false.</summary>
+    public bool FreezeEncoder { get; set; }
+
+    /// <summary>Per-class loss weights for classification, in key order (binary: negative, positive). Null (default): equal.</summary>
+    public float[]? ClassWeights { get; set; }
+
+    /// <summary>Label smoothing of the multiclass cross-entropy, in [0, 1). Default 0.</summary>
+    public float LabelSmoothing { get; set; }
+
+    /// <summary>Batch examples of similar length together (shuffled in buckets) so that padding is small. Default true.</summary>
+    public bool GroupByLength { get; set; } = true;
+
+    /// <summary>Data to evaluate on after every epoch; it must have the training data's columns. Default null.</summary>
+    public IDataView? ValidationSet { get; set; }
+
+    /// <summary>With no <see cref="ValidationSet"/>, hold out this fraction of the training data (stratified for classification). Default 0: none.</summary>
+    public float ValidationFraction { get; set; }
+
+    /// <summary>Also evaluate every N optimizer steps; 0 (default) evaluates at epoch ends only.</summary>
+    public int EvaluateEveryNSteps { get; set; }
+
+    /// <summary>The metric that selects the best model and drives early stopping. Default: the task's usual metric.</summary>
+    public ValidationMetric ValidationMetric { get; set; } = ValidationMetric.Default;
+
+    /// <summary>Stop after this many evaluations without improvement; null (default) never stops early.</summary>
+    public int? EarlyStoppingPatience { get; set; }
+
+    /// <summary>The smallest change of the metric that counts as an improvement. Default 0.</summary>
+    public float EarlyStoppingMinDelta { get; set; }
+
+    /// <summary>At the end, restore the weights of the best evaluation (when there is validation data). Default true.</summary>
+    public bool RestoreBestModel { get; set; } = true;
+
+    /// <summary>Seed of weight initialisation, shuffling and dropout. Null (default) derives it from the <see cref="MLContext"/> seed.</summary>
+    public int? Seed { get; set; }
+
+    /// <summary>The device. Default <see cref="TorchDevice.Cpu"/>.</summary>
+    public TorchDevice Device { get; set; } = TorchDevice.Cpu;
+
+    /// <summary>CPU threads for torch; null (default) keeps torch's default (the number of cores).</summary>
+    public int? NumberOfThreads { get; set; }
+
+    /// <summary>Rows per forward pass when scoring. Default 64.</summary>
+    public int ScoringBatchSize { get; set; } = 64;
+
+    /// <summary>Receives progress after every optimizer step and evaluation. Default null.</summary>
+    public IProgress<TrainingProgress>? Progress { get; set; }
+
+    /// <summary>
+    /// Stops training cleanly after the current step. <c>Fit</c> then throws <see cref="OperationCanceledException"/> and
+    /// returns no model; nothing is written. Default: none.
+    /// </summary>
+    public CancellationToken CancellationToken { get; set; }
+
+    internal BertFineTuneOptions Clone() => (BertFineTuneOptions)MemberwiseClone();
+}
+
+/// <summary>A snapshot of training, reported after every optimizer step and evaluation.</summary>
+public sealed record TrainingProgress
+{
+    /// <summary>The 1-based epoch.</summary>
+    public int Epoch { get; init; }
+    /// <summary>Optimizer steps taken so far.</summary>
+    public int Step { get; init; }
+    /// <summary>Optimizer steps planned in all.</summary>
+    public int TotalSteps { get; init; }
+    /// <summary>The training loss of the last step.</summary>
+    public float Loss { get; init; }
+    /// <summary>The learning rate of the last step.</summary>
+    public double LearningRate { get; init; }
+    /// <summary>Training examples per second since the start.</summary>
+    public double ExamplesPerSecond { get; init; }
+    /// <summary>The estimated time left.</summary>
+    public TimeSpan Eta { get; init; }
+    /// <summary>The metrics of this evaluation, or null for a plain step.</summary>
+    public IReadOnlyDictionary<string, double>? Metrics { get; init; }
+}
