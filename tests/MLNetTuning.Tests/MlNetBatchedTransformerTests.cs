@@ -131,27 +131,31 @@ public sealed class MlNetBatchedTransformerTests
     [Fact]
     public void PredictionEngines_OnePerThread_AreIndependent()
     {
-        var rows = MlNetTestData.VectorRows(200, 16, seed: 13);
-        IDataView data = _ml.Data.LoadFromEnumerable(rows, MlNetTestData.VectorSchema(_ml, 16));
-        LinearHeadTransformer head = MlNetTestData.RandomMulticlassHead(16, ["a", "b", "c", "d", "e"], seed: 14);
+        const int threads = 4, passes = 10, features = 128;
+        var rows = MlNetTestData.VectorRows(200, features, seed: 13);
+        IDataView data = _ml.Data.LoadFromEnumerable(rows, MlNetTestData.VectorSchema(_ml, features));
+        LinearHeadTransformer head = MlNetTestData.RandomMulticlassHead(features, ["a", "b", "c", "d", "e", "f", "g", "h"], seed: 14);
         float[][] expected = head.Transform(data).GetColumn<float[]>("Score").ToArray();
         var failures = new System.Collections.Concurrent.ConcurrentBag<string>();
+        using var start = new Barrier(threads);
 
-        Parallel.For(0, 4, new ParallelOptions { MaxDegreeOfParallelism = 4 }, thread =>
+        var workers = Enumerable.Range(0, threads).Select(thread => new Thread(() =>
         {
             using var engine = _ml.Model.CreatePredictionEngine<MlNetTestData.VectorRow, MulticlassOutput>(head, data.Schema);
-            for (int pass = 0; pass < 5; pass++)
+            start.SignalAndWait();   // all engines predict at the same time
+            for (int pass = 0; pass < passes; pass++)
             {
                 // Each thread walks the rows in its own order so the engines interleave different inputs.
                 for (int k = 0; k < rows.Length; k++)
                 {
                     int i = (k * (2 * thread + 1) + pass) % rows.Length;
-                    float[] score = engine.Predict(rows[i]).Score;
-                    if (!score.SequenceEqual(expected[i]))
+                    if (!engine.Predict(rows[i]).Score.SequenceEqual(expected[i]))
                         failures.Add($"thread {thread}, row {i}");
                 }
             }
-        });
+        })).ToList();
+        workers.ForEach(w => w.Start());
+        workers.ForEach(w => w.Join());
 
         Assert.Empty(failures);
     }

@@ -7,10 +7,11 @@ using Microsoft.ML.Data;
 using Microsoft.ML.Transforms;
 using MLNetTuning.MlNet;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace MLNetTuning.Tests;
 
-public sealed class MlNetModelZipTests : IDisposable
+public sealed class MlNetModelZipTests(ITestOutputHelper output) : IDisposable
 {
     private readonly MLContext _ml = new(seed: 1);
     private readonly string _folder = Directory.CreateTempSubdirectory("mlnet-zip-tests-").FullName;
@@ -131,6 +132,7 @@ public sealed class MlNetModelZipTests : IDisposable
             Assert.EndsWith("Weights.bin", weights.FullName);
             Assert.Equal(blob + classCount * sizeof(float), weights.Length);
         }
+        output.WriteLine($"weights blob {blob:N0} bytes, zip {zipSize:N0} bytes ({100.0 * zipSize / blob:F1}%)");
         // Random floats barely compress: the zip is about one copy of the blob, never two.
         Assert.InRange(zipSize, blob * 8 / 10, blob + 64 * 1024);
         ITransformer loaded = _ml.Model.Load(path, out _);
