@@ -82,7 +82,7 @@ static Func<JsonNode?> Reader(DataViewRow row, DataViewSchema.Column column)
         ValueGetter<float> get = row.GetGetter<float>(column);
         return () => { float v = 0; get(ref v); return JsonValue.Create(v); };
     }
-    if (type is VectorDataViewType { ItemType: NumberDataViewType } vec && vec.ItemType == NumberDataViewType.Single)
+    if (type is VectorDataViewType vec && vec.ItemType == NumberDataViewType.Single)
     {
         ValueGetter<VBuffer<float>> get = row.GetGetter<VBuffer<float>>(column);
         return () =>
