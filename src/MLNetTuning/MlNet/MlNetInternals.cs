@@ -1,0 +1,124 @@
+// The ONLY file of this library that touches ML.NET internals. Everything else goes through the thin types below.
+//
+// Why: a transformer that saves its weights into an ML.NET model zip and loads back in a fresh process needs
+// ModelSaveContext/ModelLoadContext members, VersionInfo, LoadableClassAttribute and SignatureLoadModel, which are
+// all internal in ML.NET 5.0.1 (dotnet/machinelearning#4911). We compile against publicized copies of
+// Microsoft.ML.Core/Microsoft.ML.Data (Publicize.targets) and, at run time, ask the CLR to skip access checks into
+// those two assemblies. Without the attributes the internal calls below would fail with MethodAccessException and
+// ML.NET would silently ignore the LoadableClass registrations ("Couldn't load model").
+using System.Runtime.CompilerServices;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using MLNetTuning.MlNet;
+
+[assembly: IgnoresAccessChecksTo("Microsoft.ML.Core")]
+[assembly: IgnoresAccessChecksTo("Microsoft.ML.Data")]
+
+// One line per saveable transformer. ML.NET finds the loader by the signature stored in the zip; the zip also names
+// this assembly, so a fresh process that references it needs no ComponentCatalog.RegisterAssembly.
+[assembly: LoadableClass(typeof(LinearHeadTransformer), typeof(MlNetModelLoader<LinearHeadTransformer>), null,
+    typeof(SignatureLoadModel), "MLNetTuning linear head", LinearHeadTransformer.LoaderSignature)]
+
+namespace System.Runtime.CompilerServices
+{
+    /// <summary>Honoured by CoreCLR: lets this assembly use internals of the named assembly at run time.</summary>
+    [AttributeUsage(AttributeTargets.Assembly, AllowMultiple = true)]
+    internal sealed class IgnoresAccessChecksToAttribute(string assemblyName) : Attribute
+    {
+        public string AssemblyName { get; } = assemblyName;
+    }
+}
+
+namespace MLNetTuning.MlNet
+{
+    /// <summary>Writes one transformer's part of a model zip: header, main stream, string table, side streams.</summary>
+    internal sealed class ModelWriter
+    {
+        private readonly ModelSaveContext _context;
+
+        /// <summary>Checks the context is at the model start and stamps the versioned header.</summary>
+        internal ModelWriter(ModelSaveContext context, ModelFormat format)
+        {
+            ArgumentNullException.ThrowIfNull(context);
+            context.CheckAtModel();
+            context.SetVersionInfo(format.ToVersionInfo());
+            _context = context;
+        }
+
+        /// <summary>The main model stream, for small fixed-size fields (counts, flags, scalars).</summary>
+        public BinaryWriter Writer => _context.Writer;
+
+        /// <summary>Writes a string (or null) through the zip's shared string table.</summary>
+        public void WriteString(string? value) => _context.SaveStringOrNull(value);
+
+        /// <summary>
+        /// Writes a separate zip entry beside the model stream. Use it for large blobs (weights): written once,
+        /// stored once, and read back as a stream.
+        /// </summary>
+        public void WriteBinaryStream(string entryName, Action<BinaryWriter> write) =>
+            _context.SaveBinaryStream(entryName, write);
+    }
+
+    /// <summary>Reads what <see cref="ModelWriter"/> wrote, after the header has been checked.</summary>
+    internal sealed class ModelReader
+    {
+        private readonly ModelLoadContext _context;
+
+        internal ModelReader(ModelLoadContext context, ModelFormat format)
+        {
+            ArgumentNullException.ThrowIfNull(context);
+            // Throws ML.NET's own "model signature / version" errors when the zip holds another model or a
+            // version this code cannot read.
+            context.CheckAtModel(format.ToVersionInfo());
+            _context = context;
+            Format = format;
+            VersionWritten = context.Header.ModelVerWritten;
+        }
+
+        public ModelFormat Format { get; }
+
+        /// <summary>The format version the zip was written with (lets a loader read older layouts).</summary>
+        public uint VersionWritten { get; }
+
+        /// <summary>The main model stream.</summary>
+        public BinaryReader Reader => _context.Reader;
+
+        /// <summary>Reads a string written by <see cref="ModelWriter.WriteString"/>.</summary>
+        public string? ReadString() => _context.LoadStringOrNull();
+
+        /// <summary>Reads a side entry written by <see cref="ModelWriter.WriteBinaryStream"/>; a missing entry is an error.</summary>
+        public void ReadBinaryStream(string entryName, Action<BinaryReader> read)
+        {
+            if (!_context.TryLoadBinaryStream(entryName, read))
+                throw new InvalidDataException(
+                    $"The model zip has no entry '{entryName}' in '{_context.Directory}' for the {Format.LoaderSignature} " +
+                    "transformer. The file is damaged or was not written by this library; save the model again.");
+        }
+    }
+
+    /// <summary>
+    /// The loader ML.NET calls (by reflection, through the LoadableClass registration above) to recreate a
+    /// <typeparamref name="T"/> from a model zip.
+    /// </summary>
+    internal static class MlNetModelLoader<T> where T : class, ITransformer, IModelLoadable<T>
+    {
+        // Found by ComponentCatalog: a static "Create" returning T with (IHostEnvironment, ModelLoadContext).
+        private static T Create(IHostEnvironment env, ModelLoadContext context) =>
+            T.Load(new ModelReader(context, T.Format));
+    }
+
+    /// <summary>Schema conversions that ML.NET keeps internal.</summary>
+    internal static class MlNetSchemaShapes
+    {
+        /// <summary>ML.NET's own DataViewSchema -> SchemaShape conversion (annotations included).</summary>
+        public static SchemaShape FromSchema(DataViewSchema schema) => SchemaShape.Create(schema);
+    }
+
+    internal sealed partial record ModelFormat
+    {
+        internal VersionInfo ToVersionInfo() => new(
+            Signature, verWrittenCur: Version, verReadableCur: Version, verWeCanReadBack: OldestReadableVersion,
+            loaderAssemblyName: LoaderAssembly.FullName, loaderSignature: LoaderSignature);
+    }
+}
