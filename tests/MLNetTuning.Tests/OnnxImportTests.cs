@@ -68,6 +68,7 @@ public sealed class OnnxImportTests
         var model = EmbeddedModels.Get(ArcticXs);
         using var onnx = model.OpenOnnx();
         var error = Assert.Throws<InvalidDataException>(() => OnnxBertImporter.ImportStateDict(onnx, model.CreateConfig(), "arctic.onnx"));
+        _output.WriteLine(error.Message);
         Assert.StartsWith("arctic.onnx", error.Message);
         Assert.Contains("pooler.dense.weight", error.Message);
         Assert.Contains("pooler.dense.bias", error.Message);
@@ -150,6 +151,7 @@ public sealed class OnnxImportTests
         config.HiddenSize = 768;
         using var onnx = model.OpenOnnx();
         var error = Assert.Throws<InvalidDataException>(() => OnnxBertImporter.ImportStateDict(onnx, config, "minilm.onnx"));
+        _output.WriteLine(error.Message);
         Assert.StartsWith("minilm.onnx", error.Message);
         Assert.Contains("embeddings.word_embeddings.weight: the config expects [30522, 768], but the graph has the initializer 'embeddings.word_embeddings.weight' [30522, 384]", error.Message);
         Assert.Matches(@"encoder\.layer\.0\.intermediate\.dense\.weight: the config expects \[1536, 768\], but the graph has the MatMul initializer '\d+' \[384, 1536\] \[in, out\], transposed to \[1536, 384\]", error.Message);
@@ -163,6 +165,7 @@ public sealed class OnnxImportTests
         config.NumHiddenLayers = 4;
         using var onnx = model.OpenOnnx();
         var error = Assert.Throws<InvalidDataException>(() => OnnxBertImporter.ImportStateDict(onnx, config, "minilm.onnx"));
+        _output.WriteLine(error.Message);
         Assert.Contains("not in a BertModel with this config", error.Message);
         Assert.Contains("encoder.layer.5.output.dense.weight", error.Message);
         Assert.DoesNotContain("encoder.layer.3.", error.Message);
@@ -177,6 +180,7 @@ public sealed class OnnxImportTests
         var bytes = new byte[keptBytes];
         using (var onnx = model.OpenOnnx()) onnx.ReadExactly(bytes);
         var error = Assert.Throws<InvalidDataException>(() => OnnxBertImporter.ImportStateDict(new MemoryStream(bytes), model.CreateConfig(), "/models/cut.onnx"));
+        _output.WriteLine(error.Message);
         Assert.StartsWith("/models/cut.onnx", error.Message);
     }
 
@@ -185,6 +189,7 @@ public sealed class OnnxImportTests
     {
         var notOnnx = new MemoryStream("{\"hidden_size\": 384}\n"u8.ToArray());
         var error = Assert.Throws<InvalidDataException>(() => OnnxBertImporter.ImportStateDict(notOnnx, EmbeddedModels.Get(MiniLm).CreateConfig(), "config.json"));
+        _output.WriteLine(error.Message);
         Assert.StartsWith("config.json", error.Message);
     }
 
@@ -219,6 +224,8 @@ public sealed class OnnxImportTests
         Assert.True(miniLm.LowerCase && miniLm.HasPooler && !arctic.HasPooler);
 
         var error = Assert.Throws<ArgumentException>(() => EmbeddedModels.Get("bert-base-uncased"));
+
+        _output.WriteLine(error.Message);
         Assert.Contains("'bert-base-uncased'", error.Message);
         Assert.Contains(MiniLm, error.Message);
         Assert.Contains(ArcticXs, error.Message);

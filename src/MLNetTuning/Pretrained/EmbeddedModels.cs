@@ -42,10 +42,10 @@ internal static class EmbeddedModels
             lowerCase: true,
             // The package's export (torch 2.2, opset 11) outputs only last_hidden_state, so torch.onnx pruned the pooler.
             hasPooler: false,
-            // Snowflake/snowflake-arctic-embed-xs is all-MiniLM-L6-v2 trained further, and its published config.json
-            // keeps MiniLM's architecture values. The graph confirms every value it determines: the weight shapes
-            // (vocab, hidden, layers, intermediate, positions, token types), 12 heads of 32 in its attention
-            // reshapes, gelu as Erf, and the LayerNorm epsilon (OnnxImportTests checks these).
+            // The values of Snowflake/snowflake-arctic-embed-xs's published config.json: it is all-MiniLM-L6-v2 trained
+            // further and keeps its architecture. They are written from the Hub, not read from the package, so the tests
+            // check every value the graph determines: the weight shapes (vocab, hidden, layers, intermediate, positions,
+            // token types), 12 heads of 32 in the attention reshapes, gelu (Erf) and the LayerNorm epsilon.
             configJson: """
             {
               "architectures": ["BertModel"], "model_type": "bert",
