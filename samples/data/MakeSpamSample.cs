@@ -43,8 +43,10 @@ foreach (var (folder, group, expectedCount) in sourceGroups)
         using var json = JsonDocument.Parse(File.ReadAllBytes(file));
         if (!json.RootElement.TryGetProperty("text", out var textElement) || textElement.ValueKind != JsonValueKind.String)
             throw new InvalidDataException($"File '{file}' has no string property 'text'.");
-        var text = MailCleaner.ToSampleText(textElement.GetString()!);
-        if (text is null) { folderStats.Empty++; continue; }
+        var fullText = MailCleaner.ToSampleText(textElement.GetString()!);
+        if (fullText is null) { folderStats.Empty++; continue; }
+        var text = MailCleaner.Truncate(fullText, MailCleaner.MaxChars);
+        if (text.Length < fullText.Length) folderStats.Truncated++;
         messages.Add(new Message($"{folder}/{Path.GetFileNameWithoutExtension(file)}", folder, group, text));
     }
 }
@@ -83,10 +85,10 @@ Directory.CreateDirectory(spamFolder);
 WriteTsv(Path.Combine(spamFolder, "train.tsv"), train);
 WriteTsv(Path.Combine(spamFolder, "test.tsv"), test);
 
-Console.WriteLine("source       raw  empty  dup  conflict  kept");
+Console.WriteLine("source       raw  empty  dup  conflict  kept  truncated");
 foreach (var (folder, s) in stats)
-    Console.WriteLine($"{folder,-11} {s.Raw,4} {s.Empty,6} {s.Duplicates,4} {s.Conflicting,9} {s.Kept,5}");
-Console.WriteLine($"total       {stats.Values.Sum(s => s.Raw),4} {stats.Values.Sum(s => s.Empty),6} {stats.Values.Sum(s => s.Duplicates),4} {stats.Values.Sum(s => s.Conflicting),9} {stats.Values.Sum(s => s.Kept),5}");
+    Console.WriteLine($"{folder,-11} {s.Raw,4} {s.Empty,6} {s.Duplicates,4} {s.Conflicting,9} {s.Kept,5} {s.Truncated,10}");
+Console.WriteLine($"total       {stats.Values.Sum(s => s.Raw),4} {stats.Values.Sum(s => s.Empty),6} {stats.Values.Sum(s => s.Duplicates),4} {stats.Values.Sum(s => s.Conflicting),9} {stats.Values.Sum(s => s.Kept),5} {stats.Values.Sum(s => s.Truncated),10}");
 foreach (var (name, rows) in new[] { ("train", train), ("test", test) })
 {
     var byGroup = string.Join(", ", rows.GroupBy(r => r.Group).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key} {g.Count()}"));
@@ -109,15 +111,16 @@ static void WriteTsv(string path, List<Message> rows)
     var builder = new StringBuilder("Label\tGroup\tText\n");
     foreach (var row in ordered)
         builder.Append(row.Label).Append('\t').Append(row.Group).Append('\t').Append(row.Text).Append('\n');
-    var temp = path + ".tmp";
-    File.WriteAllText(temp, builder.ToString(), new UTF8Encoding(encoderShouldEmitUTF8Identifier: false));
-    File.Move(temp, path, overwrite: true);
+    var content = builder.ToString();
 
-    // A reader with quoting off splits on every tab and newline: check that each line still has exactly 3 fields.
-    var lines = File.ReadAllText(path, Encoding.UTF8).Split('\n');
-    var dataLines = lines.Skip(1).Where(l => l.Length > 0).ToArray();
+    // A reader with quoting off splits on every tab and newline: each line must still have exactly 3 fields.
+    var dataLines = content.Split('\n').Skip(1).Where(l => l.Length > 0).ToArray();
     if (dataLines.Length != ordered.Count || dataLines.Any(l => l.Split('\t').Length != 3 || l.Contains('\r')))
-        throw new InvalidDataException($"Self-check of '{path}' failed: expected {ordered.Count} rows of 3 tab-separated fields.");
+        throw new InvalidDataException($"Refusing to write '{path}': expected {ordered.Count} rows of 3 tab-separated fields, the cleaned text broke that.");
+
+    var temp = path + ".tmp";
+    File.WriteAllText(temp, content, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false));
+    File.Move(temp, path, overwrite: true);
 }
 
 sealed record Message(string Id, string Folder, string Group, string Text)
@@ -127,10 +130,10 @@ sealed record Message(string Id, string Folder, string Group, string Text)
 
 sealed class SourceStats
 {
-    public int Raw, Empty, Duplicates, Conflicting, Kept;
+    public int Raw, Empty, Duplicates, Conflicting, Kept, Truncated;
 }
 
-/// <summary>Turns one raw RFC 822 message into a single line of model input text, or null when no text is left.</summary>
+/// <summary>Turns one raw RFC 822 message into a single line of model input text (not yet truncated), or null when the body has no text.</summary>
 static partial class MailCleaner
 {
     internal const int MaxChars = 1500;
@@ -142,8 +145,7 @@ static partial class MailCleaner
         var body = Normalize(Extract(message, 0)?.Text ?? "");
         if (body.Length == 0) return null;
         var subject = Normalize(DecodeEncodedWords(message.Header("subject") ?? ""));
-        var text = subject.Length > 0 ? $"Subject: {subject} {body}" : body;
-        return Truncate(text, MaxChars);
+        return subject.Length > 0 ? $"Subject: {subject} {body}" : body;
     }
 
     sealed record Extracted(string Text, bool FromHtml);
@@ -192,7 +194,8 @@ static partial class MailCleaner
         {
             case "base64":
                 var compact = Base64JunkPattern().Replace(entity.Body, "");
-                compact = compact[..(compact.Length / 4 * 4)];
+                // Padding was stripped with the line breaks; restore it (a lone trailing character is not decodable).
+                compact = (compact.Length % 4) switch { 1 => compact[..^1], 2 => compact + "==", 3 => compact + "=", _ => compact };
                 var buffer = new byte[compact.Length];
                 // Undecodable base64 is not text we can recover; drop the part rather than keep noise.
                 return Convert.TryFromBase64String(compact, buffer, out var written) ? DecodeBytes(buffer.AsSpan(0, written), charset) : null;
