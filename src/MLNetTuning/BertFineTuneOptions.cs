@@ -50,6 +50,17 @@ public enum TorchDevice
     Cuda,
 }
 
+/// <summary>How token vectors become one sentence vector.</summary>
+public enum BertPooling
+{
+    /// <summary>The mean of the real tokens' vectors (sentence-transformers' default).</summary>
+    Mean,
+    /// <summary>The [CLS] token's vector.</summary>
+    Cls,
+    /// <summary>The element-wise maximum over the real tokens.</summary>
+    Max,
+}
+
 /// <summary>Options of <see cref="BertFineTuneEstimator"/>. Every option has a documented default that follows the field's practice.</summary>
 public sealed class BertFineTuneOptions
 {

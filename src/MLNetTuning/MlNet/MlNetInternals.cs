@@ -20,6 +20,11 @@ using MLNetTuning.MlNet;
 [assembly: LoadableClass(typeof(LinearHeadTransformer), typeof(MlNetModelLoader<LinearHeadTransformer>), null,
     typeof(SignatureLoadModel), "MLNetTuning linear head", LinearHeadTransformer.LoaderSignature)]
 
+[assembly: LoadableClass(typeof(MLNetTuning.BertFineTuneTransformer), typeof(MlNetModelLoader<MLNetTuning.BertFineTuneTransformer>), null,
+    typeof(SignatureLoadModel), "MLNetTuning BERT fine-tune", MLNetTuning.BertFineTuneTransformer.LoaderSignature)]
+[assembly: LoadableClass(typeof(MLNetTuning.BertEmbeddingsTransformer), typeof(MlNetModelLoader<MLNetTuning.BertEmbeddingsTransformer>), null,
+    typeof(SignatureLoadModel), "MLNetTuning BERT embeddings", MLNetTuning.BertEmbeddingsTransformer.LoaderSignature)]
+
 namespace System.Runtime.CompilerServices
 {
     /// <summary>Honoured by CoreCLR: lets this assembly use internals of the named assembly at run time.</summary>
@@ -106,6 +111,12 @@ namespace MLNetTuning.MlNet
         // Found by ComponentCatalog: a static "Create" returning T with (IHostEnvironment, ModelLoadContext).
         private static T Create(IHostEnvironment env, ModelLoadContext context) =>
             T.Load(new ModelReader(context, T.Format));
+    }
+
+    /// <summary>The environment behind an ML.NET catalog (internal in ML.NET), for catalog extension methods.</summary>
+    internal static class MlNetCatalogs
+    {
+        public static IHostEnvironment Environment(object catalog) => CatalogUtils.GetEnvironment((IInternalCatalog)catalog);
     }
 
     /// <summary>Schema conversions that ML.NET keeps internal.</summary>

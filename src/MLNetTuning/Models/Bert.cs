@@ -442,7 +442,7 @@ internal sealed class BertModel : nn.Module
     public BertConfig Config { get; }
     public BertEmbeddings Embeddings => _embeddings;
     public BertEncoder Encoder => _encoder;
-    public bool HasPooler => _pooler is not null;
+    public BertPooler? Pooler => _pooler;
 
     /// <summary>
     /// [B, T] ids, mask (1 = real token) and token types → last hidden state [B, T, H] and pooled output [B, H]

@@ -1,0 +1,73 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using MLNetTuning.MlNet;
+using MLNetTuning.Training;
+
+namespace MLNetTuning;
+
+/// <summary>
+/// Fine-tunes a pretrained BERT encoder with a task head as an ML.NET pipeline stage. <c>Fit</c> tokenizes the text once,
+/// trains with AdamW (warmup and decay, clipping, optional validation with early stopping and best-model restore) and
+/// returns a <see cref="BertFineTuneTransformer"/>.
+/// </summary>
+public sealed class BertFineTuneEstimator : IEstimator<BertFineTuneTransformer>
+{
+    private readonly IHostEnvironment _environment;
+    private readonly BertFineTuneOptions _options;
+
+    /// <summary>Creates the estimator.</summary>
+    /// <param name="ml">The ML.NET context: its seed seeds training when <see cref="BertFineTuneOptions.Seed"/> is null, and its log receives progress.</param>
+    /// <param name="options">The options; they are copied, so later changes do not affect this estimator.</param>
+    public BertFineTuneEstimator(MLContext ml, BertFineTuneOptions options) : this((IHostEnvironment)ml, options) { }
+
+    internal BertFineTuneEstimator(IHostEnvironment environment, BertFineTuneOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(environment);
+        ArgumentNullException.ThrowIfNull(options);
+        _environment = environment;
+        _options = options.Clone();
+        OptionChecks.Validate(_options);
+    }
+
+    /// <summary>Fine-tunes on <paramref name="input"/>.</summary>
+    /// <exception cref="ArgumentException">A column is missing or has the wrong type, or an option does not fit the data.</exception>
+    /// <exception cref="OperationCanceledException">The options' cancellation token was cancelled; no model is returned.</exception>
+    public BertFineTuneTransformer Fit(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        IReadOnlyList<string>? classNames = null;
+        if (_options.Task == BertTask.MulticlassClassification && input.Schema.GetColumnOrNull(_options.LabelColumnName) is { Type: KeyDataViewType } label
+            && label.Annotations.Schema.GetColumnOrNull("KeyValues") is { Type: VectorDataViewType { ItemType: TextDataViewType } })
+            classNames = KeyValueNames.Read(label);
+        var model = FineTuneSession.Fit(_environment, input, _options, classNames);
+        return new BertFineTuneTransformer(model, _options.TextColumnName, _options.SecondTextColumnName);
+    }
+
+    /// <summary>The output shape, checked without data: the text columns must be strings and the label must fit the task.</summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        var label = inputSchema.FirstOrDefault(c => c.Name == _options.LabelColumnName);
+        if (label.Name is null)
+            throw new ArgumentException($"The input has no label column '{_options.LabelColumnName}' (BertFineTuneOptions.LabelColumnName).", nameof(inputSchema));
+        bool fits = _options.Task switch
+        {
+            BertTask.MulticlassClassification => label.ItemType is KeyDataViewType,
+            BertTask.BinaryClassification => label.ItemType is BooleanDataViewType,
+            _ => label.ItemType == NumberDataViewType.Single || label.ItemType == NumberDataViewType.Double,
+        };
+        if (!fits || label.Kind != SchemaShape.Column.VectorKind.Scalar)
+            throw new ArgumentException($"Label column '{_options.LabelColumnName}' is {label.ItemType} ({label.Kind}), but {_options.Task} needs " + _options.Task switch
+            {
+                BertTask.MulticlassClassification => "a key; add ml.Transforms.Conversion.MapValueToKey(\"" + _options.LabelColumnName + "\") before this stage.",
+                BertTask.BinaryClassification => "a Boolean.",
+                _ => "a Single (float).",
+            }, nameof(inputSchema), innerException: null);
+        var inputs = new List<InputColumn> { new(_options.TextColumnName, TextDataViewType.Instance) };
+        if (_options.SecondTextColumnName is not null) inputs.Add(new(_options.SecondTextColumnName, TextDataViewType.Instance));
+        // The class count is unknown without data; a vector of size 0 stands for "known at Fit".
+        var outputs = BertFineTuneTransformer.OutputColumnsFor(_options.Task, ["class"]);
+        return BatchedMappingTransformer.ExtendSchemaShape(inputSchema, inputs, outputs, nameof(BertFineTuneEstimator));
+    }
+}

@@ -1,0 +1,233 @@
+using System.Text.Json;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNetTuning.Checkpoints;
+using MLNetTuning.MlNet;
+using MLNetTuning.Models;
+using MLNetTuning.Training;
+using static TorchSharp.torch;
+
+namespace MLNetTuning;
+
+/// <summary>
+/// A fine-tuned BERT as an ML.NET transformer. It scores text in batches and adds the task's output columns:
+/// multiclass <c>Score</c> (probabilities, with class SlotNames) and key <c>PredictedLabel</c>; binary <c>Score</c>,
+/// <c>Probability</c> and bool <c>PredictedLabel</c>; regression <c>Score</c>. It saves inside an ML.NET model zip.
+/// </summary>
+public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IModelLoadable<BertFineTuneTransformer>, IDisposable
+{
+    internal const string LoaderSignature = "MLNetTuningBertFineTune";
+    private readonly Mapping _mapping;
+
+    internal BertFineTuneTransformer(FineTunedBert model, string textColumn, string? secondTextColumn)
+        => _mapping = new Mapping(model, textColumn, secondTextColumn);
+
+    private BertFineTuneTransformer(Mapping mapping) => _mapping = mapping;
+
+    static ModelFormat IModelLoadable<BertFineTuneTransformer>.Format => Mapping.ModelFormat;
+
+    /// <summary>The task it was trained for.</summary>
+    public BertTask Task => _mapping.Model.Task;
+
+    /// <summary>The class names, in key order (multiclass), or empty.</summary>
+    public IReadOnlyList<string> ClassNames => Task == BertTask.MulticlassClassification ? _mapping.Model.Labels : [];
+
+    /// <summary>The loss curve and the validation metrics of every evaluation, for plots and reports.</summary>
+    public TrainingHistory History => _mapping.Model.History;
+
+    /// <summary>
+    /// Writes the fine-tuned model as a Hugging Face folder (config.json with labels, model.safetensors, tokenizer files),
+    /// loadable by <c>AutoModelForSequenceClassification.from_pretrained</c> in Python and by this library. The folder is
+    /// replaced whole, only once the new one is complete.
+    /// </summary>
+    /// <param name="folder">The target folder.</param>
+    public void ExportHuggingFaceFolder(string folder)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(folder);
+        var model = _mapping.Model;
+        HuggingFaceFolder.Save(folder, model.Config, model.Model.state_dict(), model.Tokenizer);
+    }
+
+    /// <inheritdoc/>
+    public bool IsRowToRowMapper => true;
+
+    /// <inheritdoc/>
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => _mapping.GetOutputSchema(inputSchema);
+
+    /// <inheritdoc/>
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => _mapping.GetRowToRowMapper(inputSchema);
+
+    /// <summary>Lazy: rows are scored in batches (no-grad) as the result is cursored.</summary>
+    public IDataView Transform(IDataView input) => _mapping.Transform(input);
+
+    void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)_mapping).Save(ctx);
+
+    static BertFineTuneTransformer IModelLoadable<BertFineTuneTransformer>.Load(ModelReader reader) => new(Mapping.Load(reader));
+
+    /// <summary>Frees the native weights.</summary>
+    public void Dispose() => _mapping.Model.Dispose();
+
+    internal static IReadOnlyList<OutputColumn> OutputColumnsFor(BertTask task, IReadOnlyList<string> classNames) => task switch
+    {
+        BertTask.MulticlassClassification => [OutputColumn.FloatVector("Score", classNames.Count, classNames), OutputColumn.Key("PredictedLabel", classNames)],
+        BertTask.BinaryClassification => [OutputColumn.Scalar("Score", NumberDataViewType.Single), OutputColumn.Scalar("Probability", NumberDataViewType.Single),
+            OutputColumn.Scalar("PredictedLabel", BooleanDataViewType.Instance)],
+        _ => [OutputColumn.Scalar("Score", NumberDataViewType.Single)],
+    };
+
+    /// <summary>The batched mapping and its zip layout.</summary>
+    private sealed class Mapping : BatchedMappingTransformer
+    {
+        private const string ModelEntry = "HuggingFaceModel.bin";
+        private const string HistoryEntry = "TrainingHistory.json";
+
+        public static ModelFormat ModelFormat { get; } = new(
+            Signature: "BERTFINE", LoaderSignature, typeof(BertFineTuneTransformer).Assembly, Version: 0x00010001, OldestReadableVersion: 0x00010001);
+
+        public Mapping(FineTunedBert model, string textColumn, string? secondTextColumn) : base(ModelFormat, model.ScoringBatchSize)
+        {
+            Model = model;
+            TextColumn = textColumn;
+            SecondTextColumn = secondTextColumn;
+            InputColumns = secondTextColumn is null
+                ? [new InputColumn(textColumn, TextDataViewType.Instance)]
+                : [new InputColumn(textColumn, TextDataViewType.Instance), new InputColumn(secondTextColumn, TextDataViewType.Instance)];
+            OutputColumns = OutputColumnsFor(model.Task, model.Labels);
+        }
+
+        public FineTunedBert Model { get; }
+        public string TextColumn { get; }
+        public string? SecondTextColumn { get; }
+        public override IReadOnlyList<InputColumn> InputColumns { get; }
+        public override IReadOnlyList<OutputColumn> OutputColumns { get; }
+        protected override string DisplayName => "BertFineTuneTransformer";
+
+        protected internal override IBatchMapper CreateBatchMapper() => new Mapper(this);
+
+        // Layout v1: main stream = task, columns, lengths, label scaling; the model as a Hugging Face folder in one entry;
+        // the training history as JSON.
+        protected override void SaveModel(ModelWriter writer)
+        {
+            writer.Writer.Write((int)Model.Task);
+            writer.WriteString(TextColumn);
+            writer.WriteString(SecondTextColumn);
+            writer.Writer.Write(Model.MaxSequenceLength);
+            writer.Writer.Write(Model.ScoringBatchSize);
+            writer.Writer.Write(Model.Adapter.LabelMean);
+            writer.Writer.Write(Model.Adapter.LabelScale);
+            string folder = Directory.CreateTempSubdirectory("mlnettuning-save-").FullName;
+            try
+            {
+                string modelFolder = Path.Combine(folder, "model");
+                HuggingFaceFolder.Save(modelFolder, Model.Config, Model.Model.state_dict(), Model.Tokenizer);
+                EmbeddedFolder.Write(writer, ModelEntry, modelFolder);
+            }
+            finally { Directory.Delete(folder, recursive: true); }
+            writer.WriteBinaryStream(HistoryEntry, w => w.Write(HistoryJson.Serialize(Model.History)));
+        }
+
+        public static Mapping Load(ModelReader reader)
+        {
+            var task = (BertTask)reader.Reader.ReadInt32();
+            if (!Enum.IsDefined(task)) throw new InvalidDataException($"The model zip names an unknown BERT task ({(int)task}); it was written by a newer MLNetTuning.");
+            string textColumn = reader.ReadString() ?? throw new InvalidDataException("The model zip lacks the text column name.");
+            string? secondTextColumn = reader.ReadString();
+            int maxLength = reader.Reader.ReadInt32();
+            int batchSize = reader.Reader.ReadInt32();
+            float labelMean = reader.Reader.ReadSingle();
+            float labelScale = reader.Reader.ReadSingle();
+            string folder = EmbeddedFolder.ReadToTemporaryFolder(reader, ModelEntry);
+            TrainingHistory history = new();
+            reader.ReadBinaryStream(HistoryEntry, r => history = HistoryJson.Deserialize(r.ReadString()));
+            try
+            {
+                using var pretrained = HuggingFaceFolder.Load(folder);
+                var model = new BertForSequenceClassification(pretrained.Config);
+                pretrained.LoadSequenceClassifierInto(model);
+                var fine = new FineTunedBert(model, pretrained.Tokenizer, task, maxLength, batchSize, labelMean, labelScale, history, CPU);
+                return new Mapping(fine, textColumn, secondTextColumn);
+            }
+            finally { Directory.Delete(folder, recursive: true); }
+        }
+
+        /// <summary>One per cursor or prediction engine; the model itself serialises forward passes.</summary>
+        private sealed class Mapper(Mapping mapping) : IBatchMapper
+        {
+            private readonly List<string?> _texts = [];
+            private readonly List<string?> _pairs = [];
+
+            public void MapBatch(InputBatch inputs, OutputBatch outputs)
+            {
+                var model = mapping.Model;
+                _texts.Clear();
+                _pairs.Clear();
+                foreach (var text in inputs.Get<ReadOnlyMemory<char>>(0)) _texts.Add(text.ToString());
+                if (mapping.SecondTextColumn is not null)
+                    foreach (var text in inputs.Get<ReadOnlyMemory<char>>(1)) _pairs.Add(text.ToString());
+                float[] logits = model.Score(_texts, mapping.SecondTextColumn is null ? null : _pairs);
+                switch (model.Task)
+                {
+                    case BertTask.MulticlassClassification:
+                        int k = model.Labels.Count;
+                        var probabilities = TaskAdapter.Softmax(logits, k);
+                        var scores = outputs.Get<VBuffer<float>>(0);
+                        var predicted = outputs.Get<uint>(1);
+                        for (int row = 0; row < inputs.Count; row++)
+                        {
+                            var editor = VBufferEditor.Create(ref scores[row], k);
+                            var rowProbabilities = probabilities.AsSpan(row * k, k);
+                            rowProbabilities.CopyTo(editor.Values);
+                            scores[row] = editor.Commit();
+                            int best = 0;
+                            for (int c = 1; c < k; c++) if (rowProbabilities[c] > rowProbabilities[best]) best = c;
+                            predicted[row] = (uint)best + 1;   // keys are 1-based; 0 means missing
+                        }
+                        break;
+                    case BertTask.BinaryClassification:
+                        var score = outputs.Get<float>(0);
+                        var probability = outputs.Get<float>(1);
+                        var label = outputs.Get<bool>(2);
+                        for (int row = 0; row < inputs.Count; row++)
+                        {
+                            score[row] = logits[row];
+                            probability[row] = (float)TaskMetrics.Sigmoid(logits[row]);
+                            label[row] = logits[row] > 0;
+                        }
+                        break;
+                    default:
+                        logits.AsSpan(0, inputs.Count).CopyTo(outputs.Get<float>(0));
+                        break;
+                }
+            }
+
+            public void Dispose() { }
+        }
+    }
+}
+
+/// <summary>The training history as JSON, so that a loaded model still shows its curves.</summary>
+internal static class HistoryJson
+{
+    private sealed record Dto(List<TrainingStep> Steps, List<TrainingEvaluation> Evaluations, int? BestIndex, string? SelectionMetric,
+        bool StoppedEarly, double TrainingSeconds, int TrainingExamples, int ValidationExamples);
+
+    public static string Serialize(TrainingHistory history) => JsonSerializer.Serialize(new Dto(
+        history.StepList, history.EvaluationList, history.Best is null ? null : history.EvaluationList.IndexOf(history.Best),
+        history.SelectionMetric, history.StoppedEarly, history.TrainingTime.TotalSeconds, history.ExampleCounts.Training, history.ExampleCounts.Validation));
+
+    public static TrainingHistory Deserialize(string json)
+    {
+        var dto = JsonSerializer.Deserialize<Dto>(json) ?? throw new InvalidDataException("The model zip's training history is empty.");
+        var history = new TrainingHistory
+        {
+            SelectionMetric = dto.SelectionMetric,
+            StoppedEarly = dto.StoppedEarly,
+            TrainingTime = TimeSpan.FromSeconds(dto.TrainingSeconds),
+            ExampleCounts = (dto.TrainingExamples, dto.ValidationExamples),
+        };
+        history.StepList.AddRange(dto.Steps);
+        history.EvaluationList.AddRange(dto.Evaluations);
+        if (dto.BestIndex is int best && best >= 0 && best < history.EvaluationList.Count) history.Best = history.EvaluationList[best];
+        return history;
+    }
+}

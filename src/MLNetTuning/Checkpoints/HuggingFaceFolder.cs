@@ -1,0 +1,76 @@
+using MLNetTuning.Models;
+using MLNetTuning.Pretrained;
+using MLNetTuning.Text;
+using static TorchSharp.torch;
+
+namespace MLNetTuning.Checkpoints;
+
+/// <summary>Reads and writes a Hugging Face model folder: config.json, safetensors weights and the tokenizer files.</summary>
+internal static class HuggingFaceFolder
+{
+    public const string ConfigFile = "config.json";
+
+    /// <summary>Loads a folder as <c>from_pretrained</c> lays it out; weights come back as float32 with their checkpoint names.</summary>
+    /// <exception cref="InvalidDataException">A file is missing or invalid; the message names the folder and file.</exception>
+    public static PretrainedBert Load(string folder)
+    {
+        folder = Path.GetFullPath(folder);
+        string configPath = Path.Combine(folder, ConfigFile);
+        if (!File.Exists(configPath))
+            throw new InvalidDataException($"The model folder '{folder}' has no {ConfigFile}. A Hugging Face model folder holds config.json, model.safetensors (or its shards) and the tokenizer files (vocab.txt or tokenizer.json).");
+        var config = BertConfig.FromFile(configPath);
+        var tokenizer = BertTextTokenizer.FromFolder(folder);
+        if (tokenizer.VocabSize > config.VocabSize)
+            throw new InvalidDataException($"The tokenizer in '{folder}' has {tokenizer.VocabSize} tokens, but {configPath} says vocab_size {config.VocabSize}: ids beyond the embedding table would fail.");
+        var weights = SafeTensors.LoadFolderWeights(folder, ScalarType.Float32);
+        return new PretrainedBert(config, weights, tokenizer, folder);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="stateDict"/> (Hugging Face names), the config and the tokenizer so that both this library and
+    /// Python's <c>from_pretrained</c> load them. The folder is written beside the target and swapped in whole, so a failure
+    /// leaves any earlier folder as it was.
+    /// </summary>
+    public static void Save(string folder, BertConfig config, IEnumerable<KeyValuePair<string, Tensor>> stateDict, BertTextTokenizer tokenizer,
+        ScalarType? floatDType = null)
+    {
+        folder = Path.GetFullPath(folder);
+        if (File.Exists(folder)) throw new IOException($"Cannot export a model folder to '{folder}': a file of that name exists.");
+        string parent = Path.GetDirectoryName(folder)!;
+        Directory.CreateDirectory(parent);
+        string staging = Path.Combine(parent, $".{Path.GetFileName(folder)}.{Guid.NewGuid():N}.tmp");
+        Directory.CreateDirectory(staging);
+        try
+        {
+            var json = config.ToJson();
+            json["torch_dtype"] = (floatDType ?? ScalarType.Float32) switch { ScalarType.Float16 => "float16", ScalarType.BFloat16 => "bfloat16", _ => "float32" };
+            File.WriteAllText(Path.Combine(staging, ConfigFile), json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+            SafeTensors.SaveFolderWeights(staging, stateDict.ToDictionary(kv => kv.Key, kv => kv.Value), floatDType);
+            tokenizer.Save(staging);
+            SwapIn(staging, folder);
+        }
+        catch
+        {
+            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+            throw;
+        }
+    }
+
+    /// <summary>Replaces <paramref name="target"/> with <paramref name="staging"/>; the old folder is removed only once the new one is in place.</summary>
+    internal static void SwapIn(string staging, string target)
+    {
+        string? retired = null;
+        if (Directory.Exists(target))
+        {
+            retired = Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.old");
+            Directory.Move(target, retired);
+        }
+        try { Directory.Move(staging, target); }
+        catch
+        {
+            if (retired is not null) Directory.Move(retired, target);
+            throw;
+        }
+        if (retired is not null) Directory.Delete(retired, recursive: true);
+    }
+}

@@ -1,0 +1,66 @@
+namespace MLNetTuning.MlNet;
+
+/// <summary>
+/// Stores a whole folder (a Hugging Face model folder) as one side entry of an ML.NET model zip, and unpacks it again.
+/// One entry keeps the weights stored once, and the folder layout is the same one that export writes.
+/// </summary>
+internal static class EmbeddedFolder
+{
+    private const int MaxFiles = 64;
+
+    public static void Write(ModelWriter writer, string entryName, string folder) => writer.WriteBinaryStream(entryName, w =>
+    {
+        var files = Directory.GetFiles(folder).Order(StringComparer.Ordinal).ToArray();
+        w.Write(files.Length);
+        foreach (var file in files)
+        {
+            w.Write(Path.GetFileName(file));
+            using var stream = File.OpenRead(file);
+            w.Write(stream.Length);
+            stream.CopyTo(w.BaseStream);
+        }
+    });
+
+    /// <summary>Unpacks the entry into a new temporary folder, which the caller deletes.</summary>
+    public static string ReadToTemporaryFolder(ModelReader reader, string entryName)
+    {
+        string folder = Directory.CreateTempSubdirectory("mlnettuning-model-").FullName;
+        try
+        {
+            reader.ReadBinaryStream(entryName, r =>
+            {
+                int count = r.ReadInt32();
+                if (count is < 0 or > MaxFiles) throw new InvalidDataException($"The model zip entry '{entryName}' is damaged: it claims {count} files.");
+                for (int i = 0; i < count; i++)
+                {
+                    string name = r.ReadString();
+                    // The name becomes a path: refuse anything that could leave the folder.
+                    if (name.Length == 0 || name != Path.GetFileName(name) || name is "." or "..")
+                        throw new InvalidDataException($"The model zip entry '{entryName}' is damaged: bad file name '{name}'.");
+                    long length = r.ReadInt64();
+                    if (length < 0) throw new InvalidDataException($"The model zip entry '{entryName}' is damaged: file '{name}' has length {length}.");
+                    using var output = File.Create(Path.Combine(folder, name));
+                    CopyExactly(r.BaseStream, output, length, entryName);
+                }
+            });
+            return folder;
+        }
+        catch
+        {
+            Directory.Delete(folder, recursive: true);
+            throw;
+        }
+    }
+
+    private static void CopyExactly(Stream source, Stream target, long length, string entryName)
+    {
+        var buffer = new byte[1 << 20];
+        while (length > 0)
+        {
+            int read = source.Read(buffer, 0, (int)Math.Min(buffer.Length, length));
+            if (read == 0) throw new InvalidDataException($"The model zip entry '{entryName}' is truncated; save the model again.");
+            target.Write(buffer, 0, read);
+            length -= read;
+        }
+    }
+}

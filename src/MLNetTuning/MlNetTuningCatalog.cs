@@ -1,0 +1,89 @@
+using Microsoft.ML;
+using MLNetTuning.MlNet;
+
+namespace MLNetTuning;
+
+/// <summary>MLNetTuning's entry points on ML.NET's catalogs, in the ML.NET idiom (<c>ml.MulticlassClassification.Trainers.BertFineTune(...)</c>).</summary>
+public static class MlNetTuningCatalog
+{
+    /// <summary>Fine-tunes BERT for multiclass classification. The label must be a key column (use <c>MapValueToKey</c>).</summary>
+    /// <param name="catalog">The multiclass trainers catalog.</param>
+    /// <param name="labelColumnName">The key label column.</param>
+    /// <param name="textColumnName">The text column.</param>
+    /// <param name="secondTextColumnName">The second text column of sentence pairs, or null.</param>
+    /// <param name="model">An embedded model name, a Hugging Face folder or a cached model id.</param>
+    /// <param name="epochs">Passes over the data.</param>
+    public static BertFineTuneEstimator BertFineTune(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
+        string labelColumnName = "Label", string textColumnName = "Text", string? secondTextColumnName = null, string model = "all-MiniLM-L6-v2", int epochs = 3)
+        => catalog.BertFineTune(Options(BertTask.MulticlassClassification, labelColumnName, textColumnName, secondTextColumnName, model, epochs));
+
+    /// <summary>Fine-tunes BERT for multiclass classification with full options; <see cref="BertFineTuneOptions.Task"/> is set to multiclass.</summary>
+    /// <param name="catalog">The multiclass trainers catalog.</param>
+    /// <param name="options">The options.</param>
+    public static BertFineTuneEstimator BertFineTune(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, BertFineTuneOptions options)
+        => Create(catalog, options, BertTask.MulticlassClassification);
+
+    /// <summary>Fine-tunes BERT for binary classification. The label must be a Boolean column.</summary>
+    /// <param name="catalog">The binary trainers catalog.</param>
+    /// <param name="labelColumnName">The Boolean label column.</param>
+    /// <param name="textColumnName">The text column.</param>
+    /// <param name="secondTextColumnName">The second text column of sentence pairs, or null.</param>
+    /// <param name="model">An embedded model name, a Hugging Face folder or a cached model id.</param>
+    /// <param name="epochs">Passes over the data.</param>
+    public static BertFineTuneEstimator BertFineTune(this BinaryClassificationCatalog.BinaryClassificationTrainers catalog,
+        string labelColumnName = "Label", string textColumnName = "Text", string? secondTextColumnName = null, string model = "all-MiniLM-L6-v2", int epochs = 3)
+        => catalog.BertFineTune(Options(BertTask.BinaryClassification, labelColumnName, textColumnName, secondTextColumnName, model, epochs));
+
+    /// <summary>Fine-tunes BERT for binary classification with full options; <see cref="BertFineTuneOptions.Task"/> is set to binary.</summary>
+    /// <param name="catalog">The binary trainers catalog.</param>
+    /// <param name="options">The options.</param>
+    public static BertFineTuneEstimator BertFineTune(this BinaryClassificationCatalog.BinaryClassificationTrainers catalog, BertFineTuneOptions options)
+        => Create(catalog, options, BertTask.BinaryClassification);
+
+    /// <summary>Fine-tunes BERT for regression. The label must be a Single (float) column.</summary>
+    /// <param name="catalog">The regression trainers catalog.</param>
+    /// <param name="labelColumnName">The float label column.</param>
+    /// <param name="textColumnName">The text column.</param>
+    /// <param name="secondTextColumnName">The second text column of sentence pairs, or null.</param>
+    /// <param name="model">An embedded model name, a Hugging Face folder or a cached model id.</param>
+    /// <param name="epochs">Passes over the data.</param>
+    public static BertFineTuneEstimator BertFineTune(this RegressionCatalog.RegressionTrainers catalog,
+        string labelColumnName = "Label", string textColumnName = "Text", string? secondTextColumnName = null, string model = "all-MiniLM-L6-v2", int epochs = 3)
+        => catalog.BertFineTune(Options(BertTask.Regression, labelColumnName, textColumnName, secondTextColumnName, model, epochs));
+
+    /// <summary>Fine-tunes BERT for regression with full options; <see cref="BertFineTuneOptions.Task"/> is set to regression.</summary>
+    /// <param name="catalog">The regression trainers catalog.</param>
+    /// <param name="options">The options.</param>
+    public static BertFineTuneEstimator BertFineTune(this RegressionCatalog.RegressionTrainers catalog, BertFineTuneOptions options)
+        => Create(catalog, options, BertTask.Regression);
+
+    /// <summary>Sentence embeddings from a pretrained BERT as a fixed-size float vector column, for any ML.NET trainer.</summary>
+    /// <param name="catalog">The text transforms catalog.</param>
+    /// <param name="outputColumnName">The new vector column.</param>
+    /// <param name="inputColumnName">The text column; null means <paramref name="outputColumnName"/>.</param>
+    /// <param name="model">An embedded model name, a Hugging Face folder or a cached model id.</param>
+    /// <param name="pooling">How token vectors become one vector.</param>
+    /// <param name="normalize">Scale each embedding to unit length (cosine similarity becomes a dot product).</param>
+    /// <param name="maxSequenceLength">Tokens per text after truncation, including [CLS] and [SEP].</param>
+    /// <param name="batchSize">Rows per forward pass.</param>
+    public static BertEmbeddingsEstimator BertEmbeddings(this TransformsCatalog.TextTransforms catalog, string outputColumnName, string? inputColumnName = null,
+        string model = "all-MiniLM-L6-v2", BertPooling pooling = BertPooling.Mean, bool normalize = true, int maxSequenceLength = 256, int batchSize = 64)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return new BertEmbeddingsEstimator(outputColumnName, inputColumnName ?? outputColumnName, model, pooling, normalize, maxSequenceLength, batchSize);
+    }
+
+    private static BertFineTuneOptions Options(BertTask task, string label, string text, string? secondText, string model, int epochs) => new()
+    {
+        Task = task, LabelColumnName = label, TextColumnName = text, SecondTextColumnName = secondText, Model = model, Epochs = epochs,
+    };
+
+    private static BertFineTuneEstimator Create(object catalog, BertFineTuneOptions options, BertTask task)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(options);
+        var copy = options.Clone();
+        copy.Task = task;
+        return new BertFineTuneEstimator(MlNetCatalogs.Environment(catalog), copy);
+    }
+}

@@ -1,0 +1,58 @@
+using static TorchSharp.torch;
+
+namespace MLNetTuning.Training;
+
+/// <summary>Range checks of <see cref="BertFineTuneOptions"/>, each naming the option, its value and what is allowed.</summary>
+internal static class OptionChecks
+{
+    public static void Validate(BertFineTuneOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        void Check(bool ok, string option, object? value, string allowed)
+        {
+            if (!ok) throw new ArgumentOutOfRangeException(nameof(options), value, $"BertFineTuneOptions.{option} is {value}; it must be {allowed}.");
+        }
+        Check(!string.IsNullOrWhiteSpace(options.Model), nameof(options.Model), options.Model, "an embedded model name, a Hugging Face folder or a cached model id");
+        Check(!string.IsNullOrEmpty(options.TextColumnName), nameof(options.TextColumnName), options.TextColumnName, "a column name");
+        Check(!string.IsNullOrEmpty(options.LabelColumnName), nameof(options.LabelColumnName), options.LabelColumnName, "a column name");
+        Check(options.MaxSequenceLength >= (options.SecondTextColumnName is null ? 3 : 4), nameof(options.MaxSequenceLength), options.MaxSequenceLength, "at least 3 (4 for pairs): the special tokens take 2 (3)");
+        Check(options.BatchSize >= 1, nameof(options.BatchSize), options.BatchSize, "at least 1");
+        Check(options.Epochs >= 1, nameof(options.Epochs), options.Epochs, "at least 1");
+        Check(options.LearningRate >= 0 && float.IsFinite(options.LearningRate), nameof(options.LearningRate), options.LearningRate, "a finite number ≥ 0");
+        Check(options.WeightDecay >= 0, nameof(options.WeightDecay), options.WeightDecay, "≥ 0");
+        Check(options.AdamBeta1 is >= 0 and < 1, nameof(options.AdamBeta1), options.AdamBeta1, "in [0, 1)");
+        Check(options.AdamBeta2 is >= 0 and < 1, nameof(options.AdamBeta2), options.AdamBeta2, "in [0, 1)");
+        Check(options.AdamEpsilon > 0, nameof(options.AdamEpsilon), options.AdamEpsilon, "> 0");
+        Check(options.WarmupRatio is >= 0 and <= 1, nameof(options.WarmupRatio), options.WarmupRatio, "in [0, 1]");
+        Check(options.WarmupSteps is null or >= 0, nameof(options.WarmupSteps), options.WarmupSteps, "≥ 0 or null");
+        Check(options.MaxGradientNorm >= 0, nameof(options.MaxGradientNorm), options.MaxGradientNorm, "≥ 0 (0 turns clipping off)");
+        Check(options.GradientAccumulationSteps >= 1, nameof(options.GradientAccumulationSteps), options.GradientAccumulationSteps, "at least 1");
+        foreach (var (name, value) in new[] { (nameof(options.HiddenDropout), options.HiddenDropout), (nameof(options.AttentionDropout), options.AttentionDropout), (nameof(options.ClassifierDropout), options.ClassifierDropout) })
+            Check(value is null or >= 0 and < 1, name, value, "in [0, 1) or null");
+        Check(options.FreezeBottomLayers >= 0, nameof(options.FreezeBottomLayers), options.FreezeBottomLayers, "≥ 0");
+        Check(options.LabelSmoothing is >= 0 and < 1, nameof(options.LabelSmoothing), options.LabelSmoothing, "in [0, 1)");
+        Check(options.ClassWeights is null || options.ClassWeights.All(w => w > 0 && float.IsFinite(w)), nameof(options.ClassWeights), options.ClassWeights is null ? null : string.Join(", ", options.ClassWeights), "positive finite weights");
+        Check(options.ValidationFraction is >= 0 and < 1, nameof(options.ValidationFraction), options.ValidationFraction, "in [0, 1)");
+        Check(options.EvaluateEveryNSteps >= 0, nameof(options.EvaluateEveryNSteps), options.EvaluateEveryNSteps, "≥ 0");
+        Check(options.EarlyStoppingPatience is null or >= 1, nameof(options.EarlyStoppingPatience), options.EarlyStoppingPatience, "≥ 1 or null");
+        Check(options.EarlyStoppingMinDelta >= 0, nameof(options.EarlyStoppingMinDelta), options.EarlyStoppingMinDelta, "≥ 0");
+        Check(options.NumberOfThreads is null or >= 1, nameof(options.NumberOfThreads), options.NumberOfThreads, "≥ 1 or null");
+        Check(options.ScoringBatchSize >= 1, nameof(options.ScoringBatchSize), options.ScoringBatchSize, "at least 1");
+        if (options.EarlyStoppingPatience is not null && options.ValidationSet is null && options.ValidationFraction == 0)
+            throw new ArgumentException("BertFineTuneOptions.EarlyStoppingPatience is set, but there is no validation data to watch. Set ValidationSet or ValidationFraction.", nameof(options));
+    }
+}
+
+/// <summary>Maps the device option onto a torch device, failing clearly when CUDA is asked for but absent.</summary>
+internal static class TorchDevices
+{
+    public static Device Resolve(TorchDevice device)
+    {
+        Native.TorchNativeLoader.EnsureLoaded();
+        if (device == TorchDevice.Cpu) return CPU;
+        if (!cuda.is_available())
+            throw new ArgumentException("BertFineTuneOptions.Device is Cuda, but no CUDA device is available: this app references the CPU backend (TorchSharp-cpu) " +
+                "or the machine has no GPU. Build the app with -p:TorchBackend=cuda on a machine with an NVIDIA GPU and driver, or use TorchDevice.Cpu.", "options");
+        return CUDA;
+    }
+}

@@ -1,0 +1,147 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace MLNetTuning.Training;
+
+/// <summary>Texts and labels read from a data view, checked against the options with errors that name the column.</summary>
+internal sealed class TrainingData
+{
+    public List<string> Texts { get; } = [];
+    public List<string>? Pairs { get; private init; }
+    /// <summary>Class index (multiclass, 0-based), 0/1 (binary) or the target (regression).</summary>
+    public List<float> Labels { get; } = [];
+    public int SkippedMissingLabels { get; private set; }
+
+    public int Count => Texts.Count;
+
+    /// <summary>The label type the task needs, and whether <paramref name="schema"/> has it.</summary>
+    public static void CheckSchema(DataViewSchema schema, BertFineTuneOptions options, string dataName, bool needLabel)
+    {
+        CheckText(schema, options.TextColumnName, nameof(options.TextColumnName), dataName);
+        if (options.SecondTextColumnName is not null) CheckText(schema, options.SecondTextColumnName, nameof(options.SecondTextColumnName), dataName);
+        if (!needLabel) return;
+        var column = Find(schema, options.LabelColumnName, nameof(options.LabelColumnName), dataName);
+        var type = column.Type;
+        switch (options.Task)
+        {
+            case BertTask.MulticlassClassification when type is not KeyDataViewType:
+                string hint = type is TextDataViewType
+                    ? $" Map the strings to keys first: ml.Transforms.Conversion.MapValueToKey(\"{options.LabelColumnName}\") before the BERT stage."
+                    : " Convert it with ml.Transforms.Conversion.MapValueToKey.";
+                throw new ArgumentException($"Label column '{options.LabelColumnName}' of the {dataName}: multiclass classification needs a key type, but it is {type}.{hint}", "options");
+            case BertTask.BinaryClassification when type is not BooleanDataViewType:
+                throw new ArgumentException($"Label column '{options.LabelColumnName}' of the {dataName}: binary classification needs a Boolean label, but it is {type}. " +
+                    "Load it as bool, or use BertTask.MulticlassClassification with MapValueToKey for more than two classes.", "options");
+            case BertTask.Regression when type != NumberDataViewType.Single && type != NumberDataViewType.Double:
+                throw new ArgumentException($"Label column '{options.LabelColumnName}' of the {dataName}: regression needs a Single (float) label, but it is {type}. " +
+                    "Convert it with ml.Transforms.Conversion.ConvertType.", "options");
+        }
+    }
+
+    private static void CheckText(DataViewSchema schema, string name, string option, string dataName)
+    {
+        var column = Find(schema, name, option, dataName);
+        if (column.Type is not TextDataViewType)
+            throw new ArgumentException($"Text column '{name}' ({option}) of the {dataName} must be String (text), but it is {column.Type}. " +
+                "Load it as a string column, or point the option at a text column.", "options");
+    }
+
+    private static DataViewSchema.Column Find(DataViewSchema schema, string name, string option, string dataName) =>
+        schema.GetColumnOrNull(name) ?? throw new ArgumentException(
+            $"The {dataName} has no column '{name}' (BertFineTuneOptions.{option}). Its columns are: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => $"{c.Name} ({c.Type})"))}.", "options");
+
+    /// <summary>Reads every row. Null text counts as empty text. Rows with a missing key label are skipped (as ML.NET trainers skip them).</summary>
+    public static TrainingData Read(IDataView data, BertFineTuneOptions options, string dataName)
+    {
+        CheckSchema(data.Schema, options, dataName, needLabel: true);
+        var text = data.Schema[options.TextColumnName];
+        var pair = options.SecondTextColumnName is null ? (DataViewSchema.Column?)null : data.Schema[options.SecondTextColumnName];
+        var label = data.Schema[options.LabelColumnName];
+        var result = new TrainingData { Pairs = pair is null ? null : [] };
+        using var cursor = data.GetRowCursor(pair is null ? [text, label] : [text, pair.Value, label]);
+        var getText = cursor.GetGetter<ReadOnlyMemory<char>>(text);
+        var getPair = pair is null ? null : cursor.GetGetter<ReadOnlyMemory<char>>(pair.Value);
+        Func<float> getLabel = LabelReader(cursor, label, options, dataName);
+        ReadOnlyMemory<char> value = default;
+        long row = 0;
+        while (cursor.MoveNext())
+        {
+            row++;
+            float y = getLabel();
+            if (float.IsNaN(y))
+            {
+                if (options.Task == BertTask.Regression)
+                    throw new InvalidDataException($"Label column '{options.LabelColumnName}' of the {dataName} is NaN at row {row}. Regression needs a number on every row: remove or fill such rows (ml.Data.FilterRowsByMissingValues).");
+                result.SkippedMissingLabels++;
+                continue;
+            }
+            getText(ref value);
+            result.Texts.Add(value.ToString());
+            if (getPair is not null)
+            {
+                getPair(ref value);
+                result.Pairs!.Add(value.ToString());
+            }
+            result.Labels.Add(y);
+        }
+        return result;
+    }
+
+    private static Func<float> LabelReader(DataViewRowCursor cursor, DataViewSchema.Column label, BertFineTuneOptions options, string dataName)
+    {
+        switch (options.Task)
+        {
+            case BertTask.MulticlassClassification:
+            {
+                var get = cursor.GetGetter<uint>(label);
+                uint key = 0;
+                // Key 0 means "missing"; keys 1..K are the classes 0..K-1.
+                return () => { get(ref key); return key == 0 ? float.NaN : key - 1; };
+            }
+            case BertTask.BinaryClassification:
+            {
+                var get = cursor.GetGetter<bool>(label);
+                bool value = false;
+                return () => { get(ref value); return value ? 1 : 0; };
+            }
+            default:
+                if (label.Type == NumberDataViewType.Double)
+                {
+                    var getDouble = cursor.GetGetter<double>(label);
+                    double d = 0;
+                    return () => { getDouble(ref d); return (float)d; };
+                }
+                var getSingle = cursor.GetGetter<float>(label);
+                float f = 0;
+                return () => { getSingle(ref f); return f; };
+        }
+    }
+
+    /// <summary>Splits off a validation part: stratified by class for classification, so each class keeps its share.</summary>
+    public (TrainingData Train, TrainingData Validation) Split(float fraction, bool stratify, Random random)
+    {
+        var groups = stratify
+            ? Enumerable.Range(0, Count).GroupBy(i => Labels[i]).OrderBy(g => g.Key).Select(g => g.ToArray())
+            : [Enumerable.Range(0, Count).ToArray()];
+        var held = new HashSet<int>();
+        foreach (var group in groups)
+        {
+            random.Shuffle(group);
+            held.UnionWith(group.Take((int)Math.Round(group.Length * fraction)));
+        }
+        return (Subset(i => !held.Contains(i)), Subset(held.Contains));
+    }
+
+    private TrainingData Subset(Func<int, bool> keep)
+    {
+        var subset = new TrainingData { Pairs = Pairs is null ? null : [] };
+        for (int i = 0; i < Count; i++)
+        {
+            if (!keep(i)) continue;
+            subset.Texts.Add(Texts[i]);
+            subset.Pairs?.Add(Pairs![i]);
+            subset.Labels.Add(Labels[i]);
+        }
+        return subset;
+    }
+}
