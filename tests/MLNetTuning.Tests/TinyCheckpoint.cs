@@ -18,7 +18,7 @@ internal static class TinyCheckpoint
         .. Enumerable.Range(0, 58).Select(i => $"w{i}"),
     ];
 
-    /// <summary>Writes a tiny BERT base checkpoint (bert. prefixed keys, as BertForPreTraining-derived checkpoints have) and returns its folder.</summary>
+    /// <summary>Writes a tiny random BERT base checkpoint (keys as Hugging Face's BertModel saves them) and returns its folder.</summary>
     public static string Create(int seed = 1, int hidden = 32, int layers = 2, int heads = 4, int maxPositions = 64)
     {
         Native.TorchNativeLoader.EnsureLoaded();
