@@ -7,6 +7,7 @@ using static TorchSharp.torch;
 
 namespace MLNetTuning.Tests;
 
+[Collection(TorchRandomCollection.Name)]
 public sealed class FineTuneLoopTests
 {
     public FineTuneLoopTests() => TorchNativeLoader.EnsureLoaded();

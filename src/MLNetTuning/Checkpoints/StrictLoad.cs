@@ -2,41 +2,141 @@ using static TorchSharp.torch;
 
 namespace MLNetTuning.Checkpoints;
 
-/// <summary>Copies a checkpoint into a module only when every key and shape matches, and otherwise says exactly what differs.</summary>
+/// <summary>
+/// Loads a checkpoint's state dict into a module only when every key and every shape matches, and otherwise explains
+/// every difference at once, so a half-loaded model (random weights where the checkpoint had none) is never trained.
+/// </summary>
 internal static class StrictLoad
 {
-    /// <param name="module">The module to fill; its parameters keep their identity (values are copied in).</param>
-    /// <param name="stateDict">The checkpoint's tensors by checkpoint key.</param>
-    /// <param name="source">The file or folder, for messages.</param>
-    /// <param name="mapKey">Renames a checkpoint key to a module key; null drops the key on purpose.</param>
-    /// <exception cref="InvalidDataException">Keys are missing or unexpected, or shapes differ; all are listed.</exception>
-    /// <param name="mayBeMissing">Module keys that may stay as they are (a part the checkpoint lacks by design).</param>
-    public static void LoadInto(nn.Module module, IReadOnlyDictionary<string, Tensor> stateDict, string source, Func<string, string?>? mapKey = null,
-        Func<string, bool>? mayBeMissing = null)
+    /// <summary>A module key that both sides have with the same shape, and the checkpoint key it comes from.</summary>
+    internal sealed record Match(string ModuleKey, string CheckpointKey);
+
+    /// <summary>A module key that both sides have, with different shapes.</summary>
+    internal sealed record ShapeMismatch(string ModuleKey, string CheckpointKey, long[] ModuleShape, long[] CheckpointShape);
+
+    /// <summary>How a checkpoint lines up with a module; <see cref="IsExact"/> when it can be loaded.</summary>
+    internal sealed record Comparison(
+        IReadOnlyList<Match> Matches,
+        IReadOnlyList<string> Missing,
+        IReadOnlyList<(string ModuleKey, string CheckpointKey)> Unexpected,
+        IReadOnlyList<ShapeMismatch> ShapeMismatches,
+        IReadOnlyList<(string ModuleKey, IReadOnlyList<string> CheckpointKeys)> Collisions)
     {
-        var target = module.state_dict();
-        var mapped = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        var unexpected = new List<string>();
-        foreach (var (key, value) in stateDict)
-        {
-            string? name = mapKey is null ? key : mapKey(key);
-            if (name is null) continue;
-            if (target.ContainsKey(name)) mapped[name] = value;
-            else unexpected.Add(key);
-        }
-        var missing = target.Keys.Where(k => !mapped.ContainsKey(k) && !(mayBeMissing?.Invoke(k) ?? false)).ToList();
-        var mismatched = mapped.Where(kv => !kv.Value.shape.SequenceEqual(target[kv.Key].shape))
-            .Select(kv => $"{kv.Key}: checkpoint [{string.Join(", ", kv.Value.shape)}] vs model [{string.Join(", ", target[kv.Key].shape)}]").ToList();
-        if (missing.Count + unexpected.Count + mismatched.Count > 0)
-        {
-            var lines = new List<string> { $"The checkpoint '{source}' does not match the model ({module.GetName()}):" };
-            if (missing.Count > 0) lines.Add($"  missing keys ({missing.Count}): {string.Join(", ", missing)}");
-            if (unexpected.Count > 0) lines.Add($"  unexpected keys ({unexpected.Count}): {string.Join(", ", unexpected)}");
-            if (mismatched.Count > 0) lines.Add($"  shape mismatches ({mismatched.Count}): {string.Join("; ", mismatched)}");
-            lines.Add("Check that the checkpoint's config.json matches its weights, and that it is a BERT checkpoint.");
-            throw new InvalidDataException(string.Join(Environment.NewLine, lines));
-        }
-        using var noGrad = no_grad();
-        foreach (var (name, value) in mapped) target[name].copy_(value);
+        internal bool IsExact => Missing.Count == 0 && Unexpected.Count == 0 && ShapeMismatches.Count == 0 && Collisions.Count == 0;
     }
+
+    /// <summary>
+    /// Copies <paramref name="stateDict"/> into <paramref name="module"/>'s parameters and buffers in place (the
+    /// <c>Parameter</c> objects stay the same, so optimizers built earlier still see them; values are converted to each
+    /// parameter's dtype and device).
+    /// </summary>
+    /// <param name="module">The module to fill.</param>
+    /// <param name="stateDict">Checkpoint tensors by checkpoint key.</param>
+    /// <param name="source">What the checkpoint is (a file or folder), named in the error.</param>
+    /// <param name="mapKey">Renames a checkpoint key to the module's key; returning null drops the tensor.</param>
+    /// <param name="isIgnorableMissing">Module keys that may stay as initialised when the checkpoint lacks them.</param>
+    /// <param name="isIgnorableUnexpected">Mapped keys the module lacks that may be skipped silently.</param>
+    /// <exception cref="InvalidDataException">Any missing key, unexpected key, shape mismatch or two checkpoint keys
+    /// mapped to one module key; the message lists all of them and nothing is copied.</exception>
+    internal static void LoadInto(nn.Module module, IReadOnlyDictionary<string, Tensor> stateDict, string source,
+        Func<string, string?>? mapKey = null, Func<string, bool>? isIgnorableMissing = null, Func<string, bool>? isIgnorableUnexpected = null)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        ArgumentNullException.ThrowIfNull(stateDict);
+        var target = module.state_dict();
+        var comparison = Compare(target, stateDict, mapKey, isIgnorableMissing, isIgnorableUnexpected);
+        if (!comparison.IsExact)
+        {
+            var lines = Describe(comparison);
+            throw new InvalidDataException(
+                $"{source}: the checkpoint does not match the {module.GetType().Name} model ({string.Join("; ", Summary(comparison))}). " +
+                "Check that the checkpoint belongs to this architecture and that config.json matches it." + Environment.NewLine +
+                string.Join(Environment.NewLine, lines));
+        }
+        using (no_grad())
+        {
+            // copy_ returns the parameter itself; it must not be disposed.
+            foreach (var match in comparison.Matches)
+                target[match.ModuleKey].copy_(stateDict[match.CheckpointKey]);
+        }
+    }
+
+    /// <summary>Lines up checkpoint keys (after <paramref name="mapKey"/>) with a module's state dict.</summary>
+    internal static Comparison Compare(IReadOnlyDictionary<string, Tensor> moduleState, IReadOnlyDictionary<string, Tensor> stateDict,
+        Func<string, string?>? mapKey = null, Func<string, bool>? isIgnorableMissing = null, Func<string, bool>? isIgnorableUnexpected = null)
+    {
+        var sources = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        foreach (var checkpointKey in stateDict.Keys.Order(StringComparer.Ordinal))
+        {
+            string? moduleKey = mapKey is null ? checkpointKey : mapKey(checkpointKey);
+            if (moduleKey is null) continue;
+            if (!sources.TryGetValue(moduleKey, out var list)) sources[moduleKey] = list = [];
+            list.Add(checkpointKey);
+        }
+
+        var matches = new List<Match>();
+        var unexpected = new List<(string, string)>();
+        var mismatches = new List<ShapeMismatch>();
+        var collisions = new List<(string, IReadOnlyList<string>)>();
+        foreach (var (moduleKey, checkpointKeys) in sources.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            if (checkpointKeys.Count > 1) { collisions.Add((moduleKey, checkpointKeys)); continue; }
+            string checkpointKey = checkpointKeys[0];
+            if (!moduleState.TryGetValue(moduleKey, out var parameter))
+            {
+                if (isIgnorableUnexpected?.Invoke(moduleKey) != true) unexpected.Add((moduleKey, checkpointKey));
+                continue;
+            }
+            var checkpointShape = stateDict[checkpointKey].shape;
+            if (!parameter.shape.SequenceEqual(checkpointShape))
+                mismatches.Add(new ShapeMismatch(moduleKey, checkpointKey, parameter.shape, checkpointShape));
+            else
+                matches.Add(new Match(moduleKey, checkpointKey));
+        }
+        var missing = moduleState.Keys.Where(k => !sources.ContainsKey(k) && isIgnorableMissing?.Invoke(k) != true)
+            .Order(StringComparer.Ordinal).ToList();
+        return new Comparison(matches, missing, unexpected, mismatches, collisions);
+    }
+
+    /// <summary>One line per problem, grouped by kind, each naming the key(s) and, for shapes, both shapes.</summary>
+    internal static List<string> Describe(Comparison comparison)
+    {
+        var lines = new List<string>();
+        if (comparison.Missing.Count > 0)
+        {
+            lines.Add($"Missing from the checkpoint ({comparison.Missing.Count}):");
+            lines.AddRange(comparison.Missing.Select(k => $"  {k}"));
+        }
+        if (comparison.Unexpected.Count > 0)
+        {
+            lines.Add($"Unexpected in the checkpoint, not in the model ({comparison.Unexpected.Count}):");
+            lines.AddRange(comparison.Unexpected.Select(u => $"  {Named(u.ModuleKey, u.CheckpointKey)}"));
+        }
+        if (comparison.ShapeMismatches.Count > 0)
+        {
+            lines.Add($"Shape mismatches, model vs checkpoint ({comparison.ShapeMismatches.Count}):");
+            lines.AddRange(comparison.ShapeMismatches.Select(m =>
+                $"  {Named(m.ModuleKey, m.CheckpointKey)}: {FormatShape(m.ModuleShape)} vs {FormatShape(m.CheckpointShape)}"));
+        }
+        if (comparison.Collisions.Count > 0)
+        {
+            lines.Add($"Several checkpoint keys renamed to one model key ({comparison.Collisions.Count}):");
+            lines.AddRange(comparison.Collisions.Select(c => $"  {c.ModuleKey} <- {string.Join(", ", c.CheckpointKeys)}"));
+        }
+        return lines;
+    }
+
+    /// <summary>A shape as Python prints it in these messages: <c>[384, 768]</c>.</summary>
+    internal static string FormatShape(long[] shape) => $"[{string.Join(", ", shape)}]";
+
+    private static IEnumerable<string> Summary(Comparison c)
+    {
+        if (c.Missing.Count > 0) yield return $"{c.Missing.Count} missing";
+        if (c.Unexpected.Count > 0) yield return $"{c.Unexpected.Count} unexpected";
+        if (c.ShapeMismatches.Count > 0) yield return $"{c.ShapeMismatches.Count} shape mismatches";
+        if (c.Collisions.Count > 0) yield return $"{c.Collisions.Count} renaming collisions";
+    }
+
+    private static string Named(string moduleKey, string checkpointKey) =>
+        moduleKey == checkpointKey ? moduleKey : $"{moduleKey} (checkpoint key '{checkpointKey}')";
 }

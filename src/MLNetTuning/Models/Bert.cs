@@ -496,7 +496,6 @@ internal static class BertInit
                 case Embedding embedding:
                     nn.init.normal_(embedding.weight!, 0, range);
                     break;
-                    break;
                 case LayerNorm norm:
                     nn.init.ones_(norm.weight!);
                     nn.init.zeros_(norm.bias!);

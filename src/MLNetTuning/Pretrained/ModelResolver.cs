@@ -28,7 +28,7 @@ internal sealed class PretrainedBert(BertConfig config, Dictionary<string, Tenso
                 BertCheckpointKeys.IsReplacedHead(key) ? null
                 : BertCheckpointKeys.Map(key, "") is { } mapped && !(ignorePooler && mapped.StartsWith("pooler.", StringComparison.Ordinal)) ? mapped
                 : null,
-            mayBeMissing: key => !hasPooler && key.StartsWith("pooler.", StringComparison.Ordinal));
+            isIgnorableMissing: key => !hasPooler && key.StartsWith("pooler.", StringComparison.Ordinal));
         if (!hasPooler && encoder.Pooler is { } pooler) BertInit.Apply(pooler, Config.InitializerRange);
     }
 

@@ -1,269 +1,265 @@
+using System.Buffers;
 using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using Microsoft.ML.Tokenizers;
-using MLNetTuning.Checkpoints;
 
 namespace MLNetTuning.Text;
 
-/// <summary>How a BERT tokenizer normalizes text and which special tokens it uses (Hugging Face's tokenizer_config.json).</summary>
-internal sealed record BertTokenizerSettings(
-    bool LowerCase = true,
-    bool? StripAccents = null,
-    bool SplitCjk = true,
-    int ModelMaxLength = 512,
-    string UnknownToken = "[UNK]",
-    string ClsToken = "[CLS]",
-    string SepToken = "[SEP]",
-    string PadToken = "[PAD]",
-    string MaskToken = "[MASK]")
-{
-    /// <summary>Hugging Face's rule: strip_accents unset means "strip when lower-casing".</summary>
-    public bool StripsAccents => StripAccents ?? LowerCase;
-}
-
-/// <summary>One tokenized text or pair, with special tokens: ids, token types, and each token's range in its original text.</summary>
-internal sealed record EncodedText(int[] Ids, int[] TypeIds, (int Start, int End)[] Offsets, int[] SequenceIndex);
-
-/// <summary>A padded batch as flat [B * T] arrays, ready for tensors.</summary>
-internal sealed record BatchEncoding(long[] InputIds, long[] AttentionMask, long[] TokenTypeIds, int BatchSize, int SequenceLength);
-
 /// <summary>
-/// A BERT WordPiece tokenizer that matches Hugging Face's <c>BertTokenizer</c>: Hugging Face's normalization and basic split,
-/// then Microsoft.ML.Tokenizers' WordPiece; <c>[CLS] a [SEP] b [SEP]</c> pairs with token types; <c>longest_first</c>
-/// truncation; offsets into the original text. Thread-safe.
+/// BERT WordPiece tokenization that reproduces Hugging Face's BertTokenizerFast ids, with offsets into the original
+/// text, <c>longest_first</c> pair truncation and batch padding.
 /// </summary>
-internal sealed class BertTextTokenizer
+/// <remarks>
+/// Normalization and word splitting are ours (<see cref="BertTextNormalizer"/>, <see cref="BertWordSplitter"/>):
+/// Microsoft.ML.Tokenizers' basic tokenization differs from Hugging Face's on newlines, ASCII symbols and accents.
+/// WordPiece itself and the special-token ids come from Microsoft.ML.Tokenizers' <see cref="BertTokenizer"/>.
+/// Special tokens typed in the text (exact case, e.g. "[SEP]") are kept as special tokens, as Hugging Face does.
+/// Instances are immutable and safe to share between threads.
+/// </remarks>
+internal sealed partial class BertTextTokenizer
 {
-    private const string VocabFile = "vocab.txt", TokenizerJsonFile = "tokenizer.json", ConfigFile = "tokenizer_config.json", SpecialTokensFile = "special_tokens_map.json";
     private readonly BertTokenizer _wordPiece;
-    private readonly string[] _vocab;
+    private readonly string?[] _vocabulary;
+    private readonly Dictionary<string, int> _addedTokenIds;
+    private readonly string[] _addedTokensLongestFirst;
+    private readonly SearchValues<string>? _addedTokenSearch;
+    private readonly bool _stripAccents;
 
-    private BertTextTokenizer(string[] vocab, BertTokenizerSettings settings)
+    private BertTextTokenizer(string?[] vocabulary, BertTokenizerSettings settings, IEnumerable<string> extraAddedTokens, string source)
     {
-        _vocab = vocab;
         Settings = settings;
-        var options = new BertOptions
+        _vocabulary = vocabulary;
+        _stripAccents = settings.StripsAccents;
+        if (settings.MaxInputCharsPerWord <= 0)
         {
-            // Normalization and the basic split are ours (see HuggingFaceBertNormalizer); WordPiece and the special tokens are Microsoft.ML.Tokenizers'.
-            LowerCaseBeforeTokenization = false,
-            RemoveNonSpacingMarks = false,
-            IndividuallyTokenizeCjk = false,
-            PreTokenizer = HuggingFaceBasicPreTokenizer.Instance,
+            throw new ArgumentOutOfRangeException(nameof(settings), settings.MaxInputCharsPerWord, "MaxInputCharsPerWord must be positive (Hugging Face uses 100).");
+        }
+
+        var ids = new Dictionary<string, int>(vocabulary.Length, StringComparer.Ordinal);
+        for (int id = 0; id < vocabulary.Length; id++)
+        {
+            string? token = vocabulary[id];
+            if (string.IsNullOrEmpty(token)) continue;
+            if (token.AsSpan().IndexOfAny('\n', '\r') >= 0)
+            {
+                throw new InvalidDataException($"{source}: token id {id} contains a line break, which a vocab.txt cannot hold.");
+            }
+
+            if (!ids.TryAdd(token, id))
+            {
+                throw new InvalidDataException($"{source}: token '{token}' appears twice (ids {ids[token]} and {id}). Each vocabulary token must be unique.");
+            }
+        }
+
+        _addedTokenIds = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (string token in settings.SpecialTokens.Select(t => t.Token).Concat(extraAddedTokens))
+        {
+            if (!ids.TryGetValue(token, out int id))
+            {
+                throw new InvalidDataException(
+                    $"{source}: the special token '{token}' is not in the vocabulary ({vocabulary.Length} tokens). " +
+                    "Set the matching *_token in tokenizer_config.json / BertTokenizerSettings to a token the vocabulary has.");
+            }
+
+            _addedTokenIds[token] = id;
+        }
+
+        _addedTokensLongestFirst = _addedTokenIds.Keys.OrderByDescending(t => t.Length).ToArray();
+        _addedTokenSearch = _addedTokensLongestFirst.Length == 0 ? null : SearchValues.Create(_addedTokensLongestFirst, StringComparison.Ordinal);
+
+        var vocabText = string.Join('\n', vocabulary.Select(t => t ?? string.Empty));
+        using var vocabStream = new MemoryStream(Encoding.UTF8.GetBytes(vocabText));
+        _wordPiece = BertTokenizer.Create(vocabStream, new BertOptions
+        {
+            // Our normalizer and word splitter run instead of the library's basic tokenization (see remarks).
+            ApplyBasicTokenization = false,
+            SplitOnSpecialTokens = false,
+            PreTokenizer = BertWordSplitter.Instance,
             UnknownToken = settings.UnknownToken,
             ClassificationToken = settings.ClsToken,
             SeparatorToken = settings.SepToken,
             PaddingToken = settings.PadToken,
             MaskingToken = settings.MaskToken,
-        };
-        using var stream = new MemoryStream(Encoding.UTF8.GetBytes(string.Join("\n", vocab) + "\n"));
-        try { _wordPiece = BertTokenizer.Create(stream, options); }
-        catch (ArgumentException e) { throw new InvalidDataException($"The vocabulary lacks a special token: {e.Message}", e); }
+            ContinuingSubwordPrefix = settings.ContinuingSubwordPrefix,
+            // Counted in UTF-16 units here and in code points by Hugging Face: they differ only for a word of 51-100
+            // astral characters, which both make [UNK] unless the vocabulary holds astral characters.
+            MaxInputCharsPerWord = settings.MaxInputCharsPerWord,
+        });
     }
 
+    /// <summary>The normalization rules and special tokens.</summary>
     public BertTokenizerSettings Settings { get; }
-    public int VocabSize => _vocab.Length;
+
+    /// <summary>Number of ids, i.e. the size the model's word embedding must have.</summary>
+    public int VocabSize => _vocabulary.Length;
+
     public int PadId => _wordPiece.PaddingTokenId;
     public int ClsId => _wordPiece.ClassificationTokenId;
     public int SepId => _wordPiece.SeparatorTokenId;
     public int UnkId => _wordPiece.UnknownTokenId;
+    public int MaskId => _wordPiece.MaskingTokenId;
 
-    /// <summary>The token of an id, for reports and tests.</summary>
-    public string Token(int id) => _vocab[id];
-
-    /// <summary>A tokenizer from a vocab.txt stream (one token per line, the line number is the id).</summary>
-    public static BertTextTokenizer FromVocab(Stream vocabTxt, BertTokenizerSettings settings)
-    {
-        using var reader = new StreamReader(vocabTxt, Encoding.UTF8);
-        var tokens = new List<string>();
-        while (reader.ReadLine() is { } line) tokens.Add(line.TrimEnd('\r'));
-        while (tokens.Count > 0 && tokens[^1].Length == 0) tokens.RemoveAt(tokens.Count - 1);
-        return new BertTextTokenizer([.. tokens], settings);
-    }
+    /// <summary>The token with id <paramref name="id"/>, or null for an id the vocabulary leaves unused.</summary>
+    public string? TokenOf(int id) => (uint)id < (uint)_vocabulary.Length
+        ? _vocabulary[id]
+        : throw new ArgumentOutOfRangeException(nameof(id), id, $"Token ids run from 0 to {_vocabulary.Length - 1}.");
 
     /// <summary>
-    /// Reads a Hugging Face folder: vocab.txt or a WordPiece tokenizer.json, with tokenizer_config.json (do_lower_case,
-    /// strip_accents, tokenize_chinese_chars, model_max_length, special tokens) and special_tokens_map.json when present.
+    /// Encodes a text, or a text pair, with special tokens, truncated to <paramref name="maxLength"/> tokens in total
+    /// (special tokens included) with Hugging Face's <c>longest_first</c> strategy.
     /// </summary>
-    public static BertTextTokenizer FromFolder(string folder)
-    {
-        string vocabPath = Path.Combine(folder, VocabFile), jsonPath = Path.Combine(folder, TokenizerJsonFile);
-        var settings = ReadSettings(folder);
-        if (File.Exists(vocabPath))
-        {
-            using var stream = File.OpenRead(vocabPath);
-            return FromVocab(stream, settings);
-        }
-        if (File.Exists(jsonPath)) return FromTokenizerJson(jsonPath, settings);
-        throw new InvalidDataException($"The model folder '{folder}' has no tokenizer: expected {VocabFile} or {TokenizerJsonFile} (with {ConfigFile}).");
-    }
-
-    private static BertTokenizerSettings ReadSettings(string folder)
-    {
-        var settings = new BertTokenizerSettings();
-        string configPath = Path.Combine(folder, ConfigFile);
-        if (File.Exists(configPath))
-        {
-            var config = ParseObject(configPath);
-            settings = settings with
-            {
-                LowerCase = Bool(config, "do_lower_case") ?? settings.LowerCase,
-                StripAccents = Bool(config, "strip_accents"),
-                SplitCjk = Bool(config, "tokenize_chinese_chars") ?? settings.SplitCjk,
-                // Hugging Face writes a huge sentinel when a model has no limit.
-                ModelMaxLength = config["model_max_length"] is JsonValue m && m.TryGetValue(out double max) && max is > 0 and < int.MaxValue ? (int)max : settings.ModelMaxLength,
-            };
-            settings = WithSpecialTokens(settings, config);
-        }
-        string specialPath = Path.Combine(folder, SpecialTokensFile);
-        if (File.Exists(specialPath)) settings = WithSpecialTokens(settings, ParseObject(specialPath));
-        return settings;
-    }
-
-    private static BertTokenizerSettings WithSpecialTokens(BertTokenizerSettings s, JsonObject json) => s with
-    {
-        UnknownToken = TokenString(json, "unk_token") ?? s.UnknownToken,
-        ClsToken = TokenString(json, "cls_token") ?? s.ClsToken,
-        SepToken = TokenString(json, "sep_token") ?? s.SepToken,
-        PadToken = TokenString(json, "pad_token") ?? s.PadToken,
-        MaskToken = TokenString(json, "mask_token") ?? s.MaskToken,
-    };
-
-    /// <summary>A special token is either a string or an AddedToken object with "content".</summary>
-    private static string? TokenString(JsonObject json, string key) => json[key] switch
-    {
-        JsonValue v when v.TryGetValue(out string? s) => s,
-        JsonObject o when o["content"] is JsonValue c && c.TryGetValue(out string? content) => content,
-        _ => null,
-    };
-
-    private static bool? Bool(JsonObject json, string key) => json[key] is JsonValue v && v.TryGetValue(out bool b) ? b : null;
-
-    private static JsonObject ParseObject(string path)
-    {
-        try { return JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new InvalidDataException($"{path}: expected a JSON object."); }
-        catch (JsonException e) { throw new InvalidDataException($"{path} is not valid JSON: {e.Message}", e); }
-    }
-
-    /// <summary>A WordPiece <c>tokenizer.json</c>: model.vocab gives the ids; added_tokens and the normalizer refine the settings.</summary>
-    private static BertTextTokenizer FromTokenizerJson(string path, BertTokenizerSettings settings)
-    {
-        var json = ParseObject(path);
-        if (json["model"] is not JsonObject model || (string?)model["type"] != "WordPiece" || model["vocab"] is not JsonObject vocabJson)
-            throw new InvalidDataException($"{path}: only WordPiece tokenizers (model.type \"WordPiece\" with a model.vocab object) are supported.");
-        var vocab = new string[vocabJson.Count];
-        foreach (var (token, idNode) in vocabJson)
-        {
-            int id = idNode is JsonValue v && v.TryGetValue(out int i) ? i : -1;
-            if (id < 0 || id >= vocab.Length || vocab[id] is not null)
-                throw new InvalidDataException($"{path}: token '{token}' has id {idNode?.ToJsonString()}, but ids must be distinct and in [0, {vocab.Length}).");
-            vocab[id] = token;
-        }
-        if (json["added_tokens"] is JsonArray added)
-            foreach (var token in added.OfType<JsonObject>())
-                if (token["id"] is JsonValue idValue && idValue.TryGetValue(out int id) && id < vocab.Length && (string?)token["content"] is { } content && vocab[id] != content)
-                    throw new InvalidDataException($"{path}: added token '{content}' has id {id}, which the vocabulary gives to '{vocab[id]}'.");
-        if (json["normalizer"] is JsonObject normalizer && (string?)normalizer["type"] == "BertNormalizer")
-            settings = settings with
-            {
-                LowerCase = Bool(normalizer, "lowercase") ?? settings.LowerCase,
-                StripAccents = Bool(normalizer, "strip_accents") ?? settings.StripAccents,
-                SplitCjk = Bool(normalizer, "handle_chinese_chars") ?? settings.SplitCjk,
-            };
-        if ((string?)model["unk_token"] is { } unk) settings = settings with { UnknownToken = unk };
-        if ((string?)model["continuing_subword_prefix"] is { } prefix && prefix != "##")
-            throw new InvalidDataException($"{path}: continuing_subword_prefix '{prefix}' is not supported; BERT uses '##'.");
-        return new BertTextTokenizer(vocab, settings);
-    }
-
-    /// <summary>Writes vocab.txt, tokenizer_config.json and special_tokens_map.json, each atomically, as Hugging Face reads them.</summary>
-    public void Save(string folder)
-    {
-        Directory.CreateDirectory(folder);
-        AtomicFile.Write(Path.Combine(folder, VocabFile), s => s.Write(Encoding.UTF8.GetBytes(string.Join("\n", _vocab) + "\n")));
-        var special = new JsonObject
-        {
-            ["unk_token"] = Settings.UnknownToken, ["sep_token"] = Settings.SepToken, ["pad_token"] = Settings.PadToken,
-            ["cls_token"] = Settings.ClsToken, ["mask_token"] = Settings.MaskToken,
-        };
-        var config = (JsonObject)special.DeepClone();
-        config["tokenizer_class"] = "BertTokenizer";
-        config["do_lower_case"] = Settings.LowerCase;
-        config["strip_accents"] = Settings.StripAccents;
-        config["tokenize_chinese_chars"] = Settings.SplitCjk;
-        config["model_max_length"] = Settings.ModelMaxLength;
-        var indented = new JsonSerializerOptions { WriteIndented = true };
-        AtomicFile.Write(Path.Combine(folder, ConfigFile), s => s.Write(Encoding.UTF8.GetBytes(config.ToJsonString(indented))));
-        AtomicFile.Write(Path.Combine(folder, SpecialTokensFile), s => s.Write(Encoding.UTF8.GetBytes(special.ToJsonString(indented))));
-    }
-
-    /// <summary>Word pieces of one text without special tokens: ids and [start, end) ranges in <paramref name="text"/>.</summary>
-    public (int[] Ids, (int Start, int End)[] Offsets) Tokenize(string text)
-    {
-        var (normalized, starts, ends) = HuggingFaceBertNormalizer.Normalize(text, Settings.LowerCase, Settings.StripsAccents, Settings.SplitCjk);
-        if (normalized.Length == 0) return ([], []);
-        var tokens = _wordPiece.EncodeToTokens(normalized, out _, considerPreTokenization: true, considerNormalization: false);
-        var ids = new int[tokens.Count];
-        var offsets = new (int, int)[tokens.Count];
-        for (int i = 0; i < tokens.Count; i++)
-        {
-            ids[i] = tokens[i].Id;
-            var (offset, length) = tokens[i].Offset.GetOffsetAndLength(normalized.Length);
-            offsets[i] = length == 0 ? (starts[Math.Min(offset, starts.Length - 1)], starts[Math.Min(offset, starts.Length - 1)]) : (starts[offset], ends[offset + length - 1]);
-        }
-        return (ids, offsets);
-    }
-
-    /// <summary>
-    /// <c>[CLS] a [SEP]</c> or <c>[CLS] a [SEP] b [SEP]</c>, truncated to <paramref name="maxLength"/> tokens with Hugging Face's
-    /// <c>longest_first</c> strategy (one token at a time from the longer sequence).
-    /// </summary>
+    /// <param name="text">The (first) text.</param>
+    /// <param name="pair">The second text of a pair, or null.</param>
+    /// <param name="maxLength">Maximum tokens including special tokens; <see cref="int.MaxValue"/> disables truncation.</param>
     public EncodedText Encode(string text, string? pair = null, int maxLength = 512)
     {
-        int specials = pair is null ? 2 : 3;
-        if (maxLength < specials) throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength, $"maxLength must leave room for the {specials} special tokens.");
-        var (a, aOffsets) = Tokenize(text ?? "");
-        var (b, bOffsets) = pair is null ? ([], []) : Tokenize(pair);
-        int aLength = a.Length, bLength = b.Length;
-        while (aLength + bLength > maxLength - specials)
+        ArgumentNullException.ThrowIfNull(text);
+        int specialCount = pair is null ? 2 : 3;
+        if (maxLength < specialCount)
         {
-            if (aLength > bLength) aLength--;
-            else bLength--;
+            throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength,
+                $"maxLength must leave room for the {specialCount} special tokens of a {(pair is null ? "single text" : "text pair")}.");
         }
-        int total = aLength + bLength + specials;
-        var ids = new int[total];
-        var types = new int[total];
-        var offsets = new (int, int)[total];
-        var sequence = new int[total];
-        int t = 0;
-        ids[t] = ClsId; sequence[t++] = -1;
-        for (int i = 0; i < aLength; i++) { ids[t] = a[i]; offsets[t] = aOffsets[i]; sequence[t++] = 0; }
-        ids[t] = SepId; sequence[t++] = -1;
+
+        using var normalized = new NormalizedText(text.Length + (pair?.Length ?? 0) + 16);
+        var first = new List<(int Id, int Start, int End)>(text.Length / 3 + 4);
+        AppendTokens(text, first, normalized);
+        List<(int Id, int Start, int End)>? second = null;
         if (pair is not null)
         {
-            for (int i = 0; i < bLength; i++) { ids[t] = b[i]; types[t] = 1; offsets[t] = bOffsets[i]; sequence[t++] = 1; }
-            ids[t] = SepId; types[t] = 1; sequence[t++] = -1;
+            second = new List<(int Id, int Start, int End)>(pair.Length / 3 + 4);
+            AppendTokens(pair, second, normalized);
         }
-        return new EncodedText(ids, types, offsets, sequence);
+
+        (int keepFirst, int keepSecond) = LongestFirstLengths(first.Count, second?.Count ?? 0, pair is not null, maxLength - specialCount);
+        int total = keepFirst + keepSecond + specialCount;
+        var ids = new int[total];
+        var typeIds = new int[total];
+        var offsets = new (int Start, int End)[total];
+        var sequence = new int[total];
+
+        int n = 0;
+        ids[n] = ClsId; sequence[n++] = -1;
+        for (int i = 0; i < keepFirst; i++, n++)
+        {
+            (ids[n], offsets[n].Start, offsets[n].End) = first[i];
+        }
+
+        ids[n] = SepId; sequence[n++] = -1;
+        if (second is not null)
+        {
+            int secondStart = n;
+            for (int i = 0; i < keepSecond; i++, n++)
+            {
+                (ids[n], offsets[n].Start, offsets[n].End) = second[i];
+                sequence[n] = 1;
+            }
+
+            ids[n] = SepId; sequence[n++] = -1;
+            typeIds.AsSpan(secondStart).Fill(1);
+        }
+
+        return new EncodedText(ids, typeIds, offsets, sequence);
     }
 
-    /// <summary>Pads to the longest item (dynamic padding) or to <paramref name="fixedLength"/>, with attention masks.</summary>
+    /// <summary>
+    /// How many tokens of each sequence <c>longest_first</c> keeps, as Hugging Face tokenizers (Rust) computes it:
+    /// tokens are removed from the longer sequence; when both must be cut, the originally longer one keeps the odd
+    /// token (the second one on a tie). Python's slow tokenizer differs only in that tie (it keeps the first).
+    /// </summary>
+    internal static (int First, int Second) LongestFirstLengths(int first, int second, bool isPair, int budget)
+    {
+        if (first + second <= budget) return (first, second);
+        if (!isPair) return (budget, 0);
+
+        bool swapped = first > second;
+        int shorter = Math.Min(first, second);
+        int longer = shorter > budget ? shorter : Math.Max(shorter, budget - shorter);
+        if (shorter + longer > budget)
+        {
+            shorter = budget / 2;
+            longer = shorter + budget % 2;
+        }
+
+        return swapped ? (longer, shorter) : (shorter, longer);
+    }
+
+    /// <summary>Tokenizes one text without special tokens around it, splitting out special tokens typed in the text.</summary>
+    private void AppendTokens(string text, List<(int Id, int Start, int End)> tokens, NormalizedText normalized)
+    {
+        int position = 0;
+        while (position < text.Length)
+        {
+            int hit = _addedTokenSearch is null ? -1 : text.AsSpan(position).IndexOfAny(_addedTokenSearch);
+            int segmentEnd = hit < 0 ? text.Length : position + hit;
+            if (segmentEnd > position) AppendWordPieces(text, position, segmentEnd, tokens, normalized);
+            if (hit < 0) break;
+
+            string added = _addedTokensLongestFirst.First(t => text.AsSpan(segmentEnd).StartsWith(t, StringComparison.Ordinal));
+            tokens.Add((_addedTokenIds[added], segmentEnd, segmentEnd + added.Length));
+            position = segmentEnd + added.Length;
+        }
+    }
+
+    private void AppendWordPieces(string text, int start, int end, List<(int Id, int Start, int End)> tokens, NormalizedText normalized)
+    {
+        normalized.Clear();
+        BertTextNormalizer.Normalize(text, start, end, Settings.LowerCase, _stripAccents, Settings.SplitCjk, normalized);
+        if (normalized.Length == 0) return;
+
+        IReadOnlyList<EncodedToken> pieces = _wordPiece.EncodeToTokens(normalized.Chars, out _, considerPreTokenization: true, considerNormalization: false);
+        foreach (EncodedToken piece in pieces)
+        {
+            (int offset, int length) = piece.Offset.GetOffsetAndLength(normalized.Length);
+            int last = normalized.SourceIndex(offset + length - 1);
+            int originalEnd = last + (char.IsHighSurrogate(text[last]) && last + 1 < end && char.IsLowSurrogate(text[last + 1]) ? 2 : 1);
+
+            // Characters the normalizer removed right after the token (a decomposed accent, a zero-width or control
+            // character) belong to it, as in Hugging Face's alignments.
+            int next = offset + length < normalized.Length ? normalized.SourceIndex(offset + length) : end;
+            if (next > originalEnd) originalEnd = next;
+
+            tokens.Add((piece.Id, normalized.SourceIndex(offset), originalEnd));
+        }
+    }
+
+    /// <summary>
+    /// Pads encoded inputs into one batch: ids with the pad id, attention mask 1 on real tokens and 0 on padding,
+    /// token type ids 0 on padding. The length is the longest input (dynamic padding) or <paramref name="fixedLength"/>.
+    /// </summary>
     public BatchEncoding Pad(IReadOnlyList<EncodedText> items, int? fixedLength = null)
     {
-        int length = fixedLength ?? (items.Count == 0 ? 0 : items.Max(i => i.Ids.Length));
-        if (items.Any(i => i.Ids.Length > length))
-            throw new ArgumentOutOfRangeException(nameof(fixedLength), fixedLength, "An item is longer than the fixed length; encode with that maxLength.");
-        var ids = new long[items.Count * length];
-        var mask = new long[items.Count * length];
-        var types = new long[items.Count * length];
-        Array.Fill(ids, PadId);
-        for (int row = 0; row < items.Count; row++)
-            for (int t = 0; t < items[row].Ids.Length; t++)
+        ArgumentNullException.ThrowIfNull(items);
+        if (items.Count == 0) throw new ArgumentException("Cannot pad an empty batch: pass at least one encoded text.", nameof(items));
+
+        int longest = items.Max(e => e.Length);
+        if (fixedLength is int fixedValue && fixedValue < longest)
+        {
+            int index = items.Select((e, i) => (e, i)).First(x => x.e.Length > fixedValue).i;
+            throw new ArgumentException(
+                $"Item {index} has {items[index].Length} tokens but fixedLength is {fixedValue}. Encode with maxLength <= fixedLength, or pad dynamically.",
+                nameof(fixedLength));
+        }
+
+        int batchSize = items.Count;
+        int length = fixedLength ?? longest;
+        var inputIds = new long[batchSize * length];
+        var attentionMask = new long[batchSize * length];
+        var typeIds = new long[batchSize * length];
+        if (PadId != 0) Array.Fill(inputIds, PadId);
+
+        for (int row = 0; row < batchSize; row++)
+        {
+            EncodedText item = items[row];
+            int rowStart = row * length;
+            for (int t = 0; t < item.Length; t++)
             {
-                ids[row * length + t] = items[row].Ids[t];
-                types[row * length + t] = items[row].TypeIds[t];
-                mask[row * length + t] = 1;
+                inputIds[rowStart + t] = item.Ids[t];
+                typeIds[rowStart + t] = item.TypeIds[t];
             }
-        return new BatchEncoding(ids, mask, types, items.Count, length);
+
+            attentionMask.AsSpan(rowStart, item.Length).Fill(1);
+        }
+
+        return new BatchEncoding(inputIds, attentionMask, typeIds, batchSize, length);
     }
 }

@@ -1,0 +1,318 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace MLNetTuning.Text;
+
+// Loading from and saving to Hugging Face tokenizer folders.
+internal sealed partial class BertTextTokenizer
+{
+    internal const string VocabFile = "vocab.txt";
+    internal const string TokenizerJsonFile = "tokenizer.json";
+    internal const string TokenizerConfigFile = "tokenizer_config.json";
+    internal const string SpecialTokensMapFile = "special_tokens_map.json";
+
+    private static readonly UTF8Encoding Utf8NoBom = new(encoderShouldEmitUTF8Identifier: false);
+
+    /// <summary>Creates a tokenizer from a vocab.txt (one token per line, the line number is the id).</summary>
+    /// <param name="vocabTxt">The vocab.txt content (UTF-8); read to its end and left open.</param>
+    /// <param name="settings">Normalization rules and special tokens, which must all be in the vocabulary.</param>
+    /// <param name="sourceName">Names the vocabulary in error messages.</param>
+    public static BertTextTokenizer FromVocab(Stream vocabTxt, BertTokenizerSettings settings, string sourceName = VocabFile)
+    {
+        ArgumentNullException.ThrowIfNull(vocabTxt);
+        ArgumentNullException.ThrowIfNull(settings);
+        return new BertTextTokenizer(ReadVocabLines(vocabTxt), settings, [], sourceName);
+    }
+
+    /// <summary>
+    /// Loads a Hugging Face tokenizer folder: the vocabulary from tokenizer.json (WordPiece) or else vocab.txt; the
+    /// settings from tokenizer.json's normalizer, then tokenizer_config.json, then special_tokens_map.json, each
+    /// overriding the previous one as transformers does.
+    /// </summary>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    /// <exception cref="FileNotFoundException">Neither tokenizer.json nor vocab.txt is in the folder.</exception>
+    /// <exception cref="InvalidDataException">A file is malformed or describes an unsupported tokenizer; the message names the file.</exception>
+    public static BertTextTokenizer FromFolder(string folder)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(folder);
+        if (!Directory.Exists(folder))
+        {
+            throw new DirectoryNotFoundException($"Tokenizer folder '{folder}' does not exist.");
+        }
+
+        string jsonPath = Path.Combine(folder, TokenizerJsonFile);
+        string vocabPath = Path.Combine(folder, VocabFile);
+        var settings = new BertTokenizerSettings();
+        string?[] vocabulary;
+        var addedTokens = new List<string>();
+        string source;
+
+        if (File.Exists(jsonPath))
+        {
+            source = jsonPath;
+            (vocabulary, settings) = ReadTokenizerJson(jsonPath, settings, addedTokens);
+        }
+        else if (File.Exists(vocabPath))
+        {
+            source = vocabPath;
+            using var stream = File.OpenRead(vocabPath);
+            vocabulary = ReadVocabLines(stream);
+        }
+        else
+        {
+            throw new FileNotFoundException(
+                $"No tokenizer vocabulary in '{folder}': looked for {TokenizerJsonFile} and {VocabFile}. " +
+                "Point to a Hugging Face BERT model folder (the one with config.json) that contains one of them.",
+                vocabPath);
+        }
+
+        settings = ApplyConfig(Path.Combine(folder, TokenizerConfigFile), settings);
+        settings = ApplyConfig(Path.Combine(folder, SpecialTokensMapFile), settings);
+        return new BertTextTokenizer(vocabulary, settings, addedTokens, source);
+    }
+
+    /// <summary>Writes the vocabulary as vocab.txt content (UTF-8, one token per line, ids are line numbers).</summary>
+    public void WriteVocab(Stream destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        using var writer = new StreamWriter(destination, Utf8NoBom, bufferSize: 1 << 16, leaveOpen: true) { NewLine = "\n" };
+        foreach (string? token in _vocabulary) writer.WriteLine(token ?? string.Empty);
+    }
+
+    /// <summary>
+    /// Saves vocab.txt, tokenizer_config.json and special_tokens_map.json so that Hugging Face's
+    /// <c>AutoTokenizer.from_pretrained(folder)</c> loads an equivalent tokenizer. Each file is written atomically.
+    /// A tokenizer.json already in the folder is deleted, because transformers would prefer it over the saved files.
+    /// </summary>
+    public void Save(string folder)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(folder);
+        Directory.CreateDirectory(folder);
+        WriteAtomically(Path.Combine(folder, VocabFile), WriteVocab);
+
+        WriteAtomically(Path.Combine(folder, TokenizerConfigFile), WriteConfig);
+        WriteAtomically(Path.Combine(folder, SpecialTokensMapFile), s => JsonSerializer.Serialize(s, SpecialTokensJson(), IndentedJson));
+
+        string staleJson = Path.Combine(folder, TokenizerJsonFile);
+        if (File.Exists(staleJson)) File.Delete(staleJson);
+    }
+
+    /// <summary>Writes the settings as tokenizer_config.json content, which <see cref="FromStreams"/> reads back.</summary>
+    public void WriteConfig(Stream destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        var config = new JsonObject
+        {
+            ["tokenizer_class"] = "BertTokenizer",
+            ["do_lower_case"] = Settings.LowerCase,
+            ["strip_accents"] = Settings.StripAccents is bool strip ? JsonValue.Create(strip) : null,
+            ["tokenize_chinese_chars"] = Settings.SplitCjk,
+            ["model_max_length"] = Settings.ModelMaxLength,
+            ["clean_up_tokenization_spaces"] = true,
+        };
+        foreach (var (key, value) in SpecialTokensJson()) config[key] = value?.DeepClone();
+        JsonSerializer.Serialize(destination, config, IndentedJson);
+    }
+
+    /// <summary>
+    /// Recreates a tokenizer from the two entries <see cref="WriteVocab"/> and <see cref="WriteConfig"/> wrote,
+    /// e.g. inside a model zip.
+    /// </summary>
+    /// <param name="vocabTxt">vocab.txt content.</param>
+    /// <param name="tokenizerConfigJson">tokenizer_config.json content.</param>
+    /// <param name="sourceName">Names the origin (e.g. the zip) in error messages.</param>
+    public static BertTextTokenizer FromStreams(Stream vocabTxt, Stream tokenizerConfigJson, string sourceName)
+    {
+        ArgumentNullException.ThrowIfNull(vocabTxt);
+        ArgumentNullException.ThrowIfNull(tokenizerConfigJson);
+        string configName = $"{sourceName}/{TokenizerConfigFile}";
+        var settings = ApplyConfig(ParseJson(tokenizerConfigJson, configName), configName, new BertTokenizerSettings());
+        return new BertTextTokenizer(ReadVocabLines(vocabTxt), settings, [], $"{sourceName}/{VocabFile}");
+    }
+
+    private static readonly JsonSerializerOptions IndentedJson = new() { WriteIndented = true };
+
+    private JsonObject SpecialTokensJson()
+    {
+        var specialTokens = new JsonObject();
+        foreach ((string key, string token) in Settings.SpecialTokens) specialTokens[key] = token;
+        return specialTokens;
+    }
+
+    private static void WriteAtomically(string path, Action<Stream> write)
+    {
+        string temporary = $"{path}.{Guid.NewGuid():N}.tmp";
+        try
+        {
+            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write))
+            {
+                write(stream);
+            }
+
+            File.Move(temporary, path, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temporary)) File.Delete(temporary);
+        }
+    }
+
+    private static string?[] ReadVocabLines(Stream stream)
+    {
+        // transformers' load_vocab keeps every line (only the newline is stripped), so ids are line numbers.
+        using var reader = new StreamReader(stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, leaveOpen: true);
+        var tokens = new List<string?>(32_000);
+        while (reader.ReadLine() is { } line) tokens.Add(line);
+        return tokens.ToArray();
+    }
+
+    private static (string?[] Vocabulary, BertTokenizerSettings Settings) ReadTokenizerJson(string path, BertTokenizerSettings settings, List<string> addedTokens)
+    {
+        JsonNode root = ParseJson(path);
+        var model = root["model"] as JsonObject ?? throw Invalid(path, "has no \"model\" object");
+        string? type = model["type"]?.GetValue<string>();
+        if (type != "WordPiece")
+        {
+            throw Invalid(path, $"has model type '{type ?? "(missing)"}', expected 'WordPiece'. Only BERT-family WordPiece tokenizers are supported");
+        }
+
+        var vocabObject = model["vocab"] as JsonObject ?? throw Invalid(path, "has no \"model.vocab\" object {token: id}");
+        var byId = new SortedDictionary<int, string>();
+        foreach (var (token, idNode) in vocabObject) AddWithId(byId, token, idNode, path, "model.vocab");
+
+        if (root["added_tokens"] is JsonArray added)
+        {
+            foreach (JsonNode? entry in added)
+            {
+                string content = entry?["content"]?.GetValue<string>() ?? throw Invalid(path, "has an added_tokens entry without \"content\"");
+                AddWithId(byId, content, entry!["id"], path, "added_tokens");
+                addedTokens.Add(content);
+            }
+        }
+
+        settings = settings with
+        {
+            UnknownToken = model["unk_token"]?.GetValue<string>() ?? settings.UnknownToken,
+            ContinuingSubwordPrefix = model["continuing_subword_prefix"]?.GetValue<string>() ?? settings.ContinuingSubwordPrefix,
+            MaxInputCharsPerWord = model["max_input_chars_per_word"]?.GetValue<int>() ?? settings.MaxInputCharsPerWord,
+        };
+        settings = ApplyNormalizer(path, root["normalizer"], settings);
+
+        string? preTokenizer = root["pre_tokenizer"]?["type"]?.GetValue<string>();
+        if (preTokenizer is not null and not "BertPreTokenizer")
+        {
+            throw Invalid(path, $"has pre_tokenizer type '{preTokenizer}', expected 'BertPreTokenizer'");
+        }
+
+        int size = byId.Count == 0 ? 0 : byId.Keys.Max() + 1;
+        var vocabulary = new string?[size];
+        foreach (var (id, token) in byId) vocabulary[id] = token;
+        return (vocabulary, settings);
+    }
+
+    private static void AddWithId(SortedDictionary<int, string> byId, string token, JsonNode? idNode, string path, string where)
+    {
+        int id = idNode is JsonValue value && value.TryGetValue(out int parsed) && parsed >= 0
+            ? parsed
+            : throw Invalid(path, $"gives token '{token}' in {where} the id '{idNode?.ToJsonString()}', expected a non-negative integer");
+        if (byId.TryGetValue(id, out string? existing) && existing != token)
+        {
+            throw Invalid(path, $"gives id {id} to both '{existing}' and '{token}'");
+        }
+
+        byId[id] = token;
+    }
+
+    private static BertTokenizerSettings ApplyNormalizer(string path, JsonNode? normalizer, BertTokenizerSettings settings)
+    {
+        if (normalizer is null) return settings with { LowerCase = false, StripAccents = false, SplitCjk = false };
+        string? type = normalizer["type"]?.GetValue<string>();
+        if (type != "BertNormalizer")
+        {
+            throw Invalid(path, $"has normalizer type '{type}', expected 'BertNormalizer'");
+        }
+
+        if (normalizer["clean_text"]?.GetValue<bool>() == false)
+        {
+            throw Invalid(path, "sets normalizer.clean_text to false, which is not supported (BERT models use true)");
+        }
+
+        bool lowerCase = normalizer["lowercase"]?.GetValue<bool>() ?? true;
+        return settings with
+        {
+            LowerCase = lowerCase,
+            StripAccents = normalizer["strip_accents"]?.GetValue<bool>(),
+            SplitCjk = normalizer["handle_chinese_chars"]?.GetValue<bool>() ?? true,
+        };
+    }
+
+    /// <summary>Applies tokenizer_config.json or special_tokens_map.json if the file exists.</summary>
+    private static BertTokenizerSettings ApplyConfig(string path, BertTokenizerSettings settings) =>
+        File.Exists(path) ? ApplyConfig(ParseJson(path), path, settings) : settings;
+
+    private static BertTokenizerSettings ApplyConfig(JsonNode root, string path, BertTokenizerSettings settings)
+    {
+        var config = root as JsonObject ?? throw Invalid(path, "is not a JSON object");
+
+        string Token(string key, string current)
+        {
+            JsonNode? node = config[key];
+            return node switch
+            {
+                null => current,
+                JsonValue v when v.TryGetValue(out string? s) => s,
+                JsonObject o when o["content"] is JsonValue c && c.TryGetValue(out string? s) => s,
+                _ => throw Invalid(path, $"has {key} = {node.ToJsonString()}, expected a string or an object with \"content\""),
+            };
+        }
+
+        bool? Flag(string key)
+        {
+            JsonNode? node = config[key];
+            if (node is null) return null;
+            return node is JsonValue v && v.TryGetValue(out bool b) ? b : throw Invalid(path, $"has {key} = {node.ToJsonString()}, expected true or false");
+        }
+
+        int maxLength = settings.ModelMaxLength;
+        if (config["model_max_length"] is JsonValue lengthNode)
+        {
+            // transformers writes 1e30 for "no limit".
+            double length = lengthNode.TryGetValue(out double d) ? d : throw Invalid(path, $"has model_max_length = {lengthNode.ToJsonString()}, expected a number");
+            maxLength = length >= int.MaxValue ? int.MaxValue : length >= 2 ? (int)length : throw Invalid(path, $"has model_max_length = {length}, expected at least 2");
+        }
+
+        return settings with
+        {
+            LowerCase = Flag("do_lower_case") ?? settings.LowerCase,
+            StripAccents = config.ContainsKey("strip_accents") ? Flag("strip_accents") : settings.StripAccents,
+            SplitCjk = Flag("tokenize_chinese_chars") ?? settings.SplitCjk,
+            ModelMaxLength = maxLength,
+            UnknownToken = Token("unk_token", settings.UnknownToken),
+            ClsToken = Token("cls_token", settings.ClsToken),
+            SepToken = Token("sep_token", settings.SepToken),
+            PadToken = Token("pad_token", settings.PadToken),
+            MaskToken = Token("mask_token", settings.MaskToken),
+        };
+    }
+
+    private static JsonNode ParseJson(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return ParseJson(stream, path);
+    }
+
+    private static JsonNode ParseJson(Stream stream, string path)
+    {
+        try
+        {
+            return JsonNode.Parse(stream) ?? throw Invalid(path, "is empty (JSON null)");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path} is not valid JSON: {e.Message}", e);
+        }
+    }
+
+    private static InvalidDataException Invalid(string path, string problem) => new($"{path} {problem}.");
+}
