@@ -78,7 +78,8 @@ internal static class SafeTensors
             using var cpu = source.detach().to(CPU);
             using var typed = floatDType is ScalarType target && cpu.is_floating_point() ? cpu.to_type(target) : cpu.alias();
             using var contiguous = typed.contiguous();
-            string dtype = DTypes.First(d => d.Value.Type == contiguous.dtype).Key;
+            string dtype = DTypes.FirstOrDefault(d => d.Value.Type == contiguous.dtype).Key
+                ?? throw new ArgumentException($"Tensor '{name}' has dtype {contiguous.dtype}, which safetensors cannot store here; supported: {string.Join(", ", DTypes.Values.Select(d => d.Type))}.", nameof(tensors));
             byte[] bytes = contiguous.bytes.ToArray();
             header[name] = new JsonObject
             {
