@@ -202,6 +202,7 @@ public sealed class SafeTensorsTests : IDisposable
         { "no-shape", """{"t": {"dtype": "F32", "data_offsets": [0, 8]}}""", ["'t'", "no shape"] },
         { "no-offsets", """{"t": {"dtype": "F32", "shape": [2]}}""", ["'t'", "data_offsets"] },
         { "not-an-entry", """{"t": 5}""", ["'t'", "not described by a JSON object"] },
+        { "duplicate-name", """{"t": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "t": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}""", ["'t'", "not valid JSON"] },
     };
 
     [Theory]
@@ -259,6 +260,21 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
+    public void ShardSizes_CountTheStoredPrecision()
+    {
+        using var a = ones(4, 4);   // 64 bytes as F32, 32 as F16
+        using var b = ones(4, 4);
+        var state = new Dictionary<string, Tensor> { ["a"] = a, ["b"] = b };
+        string half = Directory.CreateDirectory(PathOf("half")).FullName, full = Directory.CreateDirectory(PathOf("full")).FullName;
+
+        SafeTensors.SaveFolderWeights(half, state, floatDType: ScalarType.Float16, maxShardBytes: 64);
+        SafeTensors.SaveFolderWeights(full, state, maxShardBytes: 64);
+
+        Assert.Equal([Path.Combine(half, SafeTensors.SingleFile)], Directory.GetFiles(half));
+        Assert.Equal(3, Directory.GetFiles(full).Length);   // two shards and the index
+    }
+
+    [Fact]
     public void SmallFolder_IsOneModelSafetensorsFile()
     {
         using var t = ones(3);
@@ -299,6 +315,20 @@ public sealed class SafeTensorsTests : IDisposable
         Assert.Contains(PathOf(SafeTensors.IndexFile), e.Message);
         Assert.Contains("absent", e.Message);
         Assert.DoesNotContain("present", e.Message);
+    }
+
+    [Fact]
+    public void Index_NamingATensorTwice_IsRefused()
+    {
+        using var t = ones(2);
+        SafeTensors.Save(PathOf("a.safetensors"), [new("t", t)]);
+        SafeTensors.Save(PathOf("b.safetensors"), [new("t", t)]);
+        File.WriteAllText(PathOf(SafeTensors.IndexFile), """{"weight_map": {"t": "a.safetensors", "t": "b.safetensors"}}""");
+
+        var e = Assert.Throws<InvalidDataException>(() => SafeTensors.LoadFolderWeights(_dir));
+
+        Assert.Contains(PathOf(SafeTensors.IndexFile), e.Message);
+        Assert.Contains("'t'", e.Message);
     }
 
     [Fact]

@@ -148,7 +148,13 @@ internal static class SafeTensors
     /// <summary>Writes <c>model.safetensors</c>, or shards named as Hugging Face names them plus the index, when larger than <paramref name="maxShardBytes"/>.</summary>
     public static void SaveFolderWeights(string folder, IReadOnlyDictionary<string, Tensor> stateDict, ScalarType? floatDType = null, long maxShardBytes = long.MaxValue)
     {
-        long Bytes(Tensor t) => t.NumberOfElements * (floatDType is ScalarType f && t.is_floating_point() ? empty(0, f).ElementSize : t.ElementSize);
+        long? floatSize = null;
+        if (floatDType is ScalarType f)
+        {
+            using var probe = empty(0, f);
+            floatSize = probe.ElementSize;
+        }
+        long Bytes(Tensor t) => t.NumberOfElements * (floatSize is long size && t.is_floating_point() ? size : t.ElementSize);
         var shards = new List<List<string>> { new() };
         long current = 0;
         foreach (var key in stateDict.Keys.Order(StringComparer.Ordinal))
@@ -178,7 +184,7 @@ internal static class SafeTensors
     private static Dictionary<string, string> ReadIndex(string index, string folder)
     {
         JsonNode? json;
-        try { json = JsonNode.Parse(File.ReadAllText(index)); }
+        try { json = JsonNode.Parse(File.ReadAllText(index), documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }); }
         catch (JsonException e) { throw new InvalidDataException($"{index} is not valid JSON: {e.Message}", e); }
         if (json?["weight_map"] is not JsonObject map)
             throw new InvalidDataException($"{index} has no \"weight_map\" object mapping tensor names to shard files.");
@@ -209,7 +215,9 @@ internal static class SafeTensors
         stream.ReadExactly(headerBytes);
         long dataStart = 8 + (long)headerLength, dataLength = fileLength - dataStart;
         JsonObject header;
-        try { header = JsonNode.Parse(headerBytes) as JsonObject ?? throw new InvalidDataException($"{path}: the header is not a JSON object."); }
+        // Two entries with one name would be a silent choice between tensors: duplicates are a parse error.
+        var strict = new JsonDocumentOptions { AllowDuplicateProperties = false };
+        try { header = JsonNode.Parse(headerBytes, documentOptions: strict) as JsonObject ?? throw new InvalidDataException($"{path}: the header is not a JSON object."); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: the header is not valid JSON: {e.Message}", e); }
 
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
