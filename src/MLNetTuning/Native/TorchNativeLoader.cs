@@ -165,11 +165,12 @@ internal static class TorchNativeLoader
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "mlnettuning");
 
     /// <summary>Returns the cached patched copy of <paramref name="original"/>, writing it atomically if absent.</summary>
-    internal static string PatchedCopy(string original)
+    /// <param name="cacheRoot">The cache folder; null means <see cref="CacheRoot"/>.</param>
+    internal static string PatchedCopy(string original, string? cacheRoot = null)
     {
         byte[] bytes = File.ReadAllBytes(original);
         string hash = Convert.ToHexString(SHA256.HashData(bytes))[..16].ToLowerInvariant();
-        string dir = Path.Combine(CacheRoot(), "native", hash);
+        string dir = Path.Combine(cacheRoot ?? CacheRoot(), "native", hash);
         string target = Path.Combine(dir, TorchSharpLibrary);
         if (File.Exists(target)) return target;
 
@@ -185,12 +186,23 @@ internal static class TorchNativeLoader
     }
 
     /// <summary>Sets VER_FLG_WEAK on the Vernaux entry named <paramref name="version"/> in an ELF64 image.</summary>
+    /// <exception cref="InvalidDataException">Not a little-endian ELF64 image, or one whose offsets point outside it.</exception>
     internal static bool MarkVersionWeak(byte[] elf, string version)
+    {
+        if (elf.Length < 64 || elf[0] != 0x7f || elf[1] != (byte)'E' || elf[2] != (byte)'L' || elf[3] != (byte)'F' || elf[4] != 2 || elf[5] != 1)
+            throw new InvalidDataException("not a little-endian ELF64 file");
+        // Every offset below comes from the file; a truncated or corrupt one must fail as bad data, not as an index error.
+        try { return MarkVersionWeakUnchecked(elf, version); }
+        catch (Exception e) when (e is ArgumentException or OverflowException or IndexOutOfRangeException)
+        {
+            throw new InvalidDataException($"a truncated or corrupt ELF64 file: an offset in its section headers or version requirements points outside its {elf.Length} bytes", e);
+        }
+    }
+
+    private static bool MarkVersionWeakUnchecked(byte[] elf, string version)
     {
         const uint ShtGnuVerneed = 0x6ffffffe;
         const ushort VerFlagWeak = 0x2;
-        if (elf.Length < 64 || elf[0] != 0x7f || elf[1] != (byte)'E' || elf[2] != (byte)'L' || elf[3] != (byte)'F' || elf[4] != 2 || elf[5] != 1)
-            throw new InvalidDataException("not a little-endian ELF64 file");
         var span = elf.AsSpan();
         ulong shoff = BitConverter.ToUInt64(elf, 0x28);
         int shentsize = BitConverter.ToUInt16(elf, 0x3A), shnum = BitConverter.ToUInt16(elf, 0x3C);
@@ -201,7 +213,9 @@ internal static class TorchNativeLoader
             int offset = checked((int)BitConverter.ToUInt64(elf, sh + 0x18));
             int link = (int)BitConverter.ToUInt32(elf, sh + 0x28);
             int strtab = checked((int)BitConverter.ToUInt64(elf, checked((int)shoff + link * shentsize) + 0x18));
-            for (int need = offset; ;)
+            // sh_info counts the Verneed entries; bounding the walk by it stops a corrupt vn_next from looping forever.
+            uint needCount = BitConverter.ToUInt32(elf, sh + 0x2C);
+            for (int need = offset, n = 0; n < needCount; n++)
             {
                 int count = BitConverter.ToUInt16(elf, need + 2);
                 int aux = need + (int)BitConverter.ToUInt32(elf, need + 8);

@@ -72,27 +72,32 @@ internal static class ModelResolver
 /// <summary>Finds a model id (<c>org/name</c>) in the local Hugging Face hub cache, as <c>from_pretrained</c> would.</summary>
 internal static class HubCache
 {
-    public static string CacheRoot()
+    /// <param name="environment">Reads an environment variable; tests pass their own instead of the process's.</param>
+    public static string CacheRoot(Func<string, string?>? environment = null)
     {
-        if (Environment.GetEnvironmentVariable("HF_HUB_CACHE") is { Length: > 0 } hub) return hub;
-        if (Environment.GetEnvironmentVariable("HF_HOME") is { Length: > 0 } home) return Path.Combine(home, "hub");
-        string cache = Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg
+        environment ??= Environment.GetEnvironmentVariable;
+        if (environment("HF_HUB_CACHE") is { Length: > 0 } hub) return hub;
+        if (environment("HF_HOME") is { Length: > 0 } home) return Path.Combine(home, "hub");
+        string cache = environment("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
         return Path.Combine(cache, "huggingface", "hub");
     }
 
     /// <summary>The snapshot that <c>refs/main</c> names, or else the newest snapshot.</summary>
-    public static bool TryFind(string modelId, out string snapshot, out string lookedFor)
+    /// <param name="cacheRoot">The hub cache folder; null means <see cref="CacheRoot"/>.</param>
+    public static bool TryFind(string modelId, out string snapshot, out string lookedFor, string? cacheRoot = null)
     {
         snapshot = "";
-        string repo = Path.Combine(CacheRoot(), "models--" + modelId.Replace("/", "--"));
+        string repo = Path.Combine(cacheRoot ?? CacheRoot(), "models--" + modelId.Replace("/", "--"));
         lookedFor = repo;
         if (modelId.Contains("..") || !Directory.Exists(Path.Combine(repo, "snapshots"))) return false;
         string refFile = Path.Combine(repo, "refs", "main");
         if (File.Exists(refFile))
         {
-            string named = Path.Combine(repo, "snapshots", File.ReadAllText(refFile).Trim());
-            if (Directory.Exists(named)) { snapshot = named; return true; }
+            // A ref is a commit hash, a plain folder name: it must not lead out of the snapshots folder.
+            string hash = File.ReadAllText(refFile).Trim();
+            string named = Path.Combine(repo, "snapshots", hash);
+            if (hash.Length > 0 && hash == Path.GetFileName(hash) && hash is not ("." or "..") && Directory.Exists(named)) { snapshot = named; return true; }
         }
         var newest = new DirectoryInfo(Path.Combine(repo, "snapshots")).EnumerateDirectories().OrderByDescending(d => d.LastWriteTimeUtc).FirstOrDefault();
         if (newest is null) return false;
