@@ -38,7 +38,7 @@ public sealed class RealModelTests(ITestOutputHelper output)
 
     private static BertFineTuneOptions Options(BertTask task, string label) => new()
     {
-        Task = task, LabelColumnName = label, MaxSequenceLength = 128, Epochs = 1, BatchSize = 16, LearningRate = 1e-4f, Seed = 1,
+        Task = task, LabelColumnName = label, MaxSequenceLength = 128, Epochs = 1, BatchSize = 8, LearningRate = 1e-4f, Seed = 1,
     };
 
     [Fact]
@@ -121,7 +121,7 @@ public sealed class RealModelTests(ITestOutputHelper output)
         var test = ml.Data.LoadFromEnumerable(Read("test.tsv"));
         var options = Options(BertTask.Regression, nameof(Word.Valence));
         options.MaxSequenceLength = 16;
-        options.Epochs = 3;
+        options.Epochs = 2;
         options.BatchSize = 32;
         var model = ml.Regression.Trainers.BertFineTune(options).Fit(train);
         var metrics = ml.Regression.Evaluate(model.Transform(test), nameof(Word.Valence));
