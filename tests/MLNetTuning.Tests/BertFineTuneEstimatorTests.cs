@@ -84,10 +84,6 @@ public sealed class BertFineTuneEstimatorTests(TinyBertFixture tiny, ITestOutput
         var ml = new MLContext(seed: 1);
         var train = ml.Data.LoadFromEnumerable(TextData.GreatCount(240, seed: 5));
         var test = ml.Data.LoadFromEnumerable(TextData.GreatCount(80, seed: 6));
-        using var model = ml.Regression.Trainers.BertFineTune(labelColumnName: "Label", textColumnName: "Text", model: tiny.Folder, epochs: 1)
-            .Fit(train);   // the simple overload's defaults (LearningRate 5e-5, MaxSequenceLength 128) only have to run
-        Assert.Equal(BertTask.Regression, model.Task);
-
         var options = TextData.Options(tiny.Folder, BertTask.Regression, epochs: 5);
         using var trained = ml.Regression.Trainers.BertFineTune(options).Fit(train);
         var scored = trained.Transform(test);
@@ -124,15 +120,26 @@ public sealed class BertFineTuneEstimatorTests(TinyBertFixture tiny, ITestOutput
     }
 
     [Fact]
-    public void MulticlassCatalog_BuildsAMulticlassEstimator()
+    public void CatalogShortcuts_BuildEstimatorsForTheirTask_WithTheDocumentedDefaults()
     {
         var ml = new MLContext(seed: 1);
-        var data = ml.Data.LoadFromEnumerable(TextData.Topics(48, seed: 9));
-        var estimator = ml.MulticlassClassification.Trainers.BertFineTune(model: tiny.Folder, epochs: 1);
-        using var model = ml.Transforms.Conversion.MapValueToKey("Label").Append(estimator).Fit(data).LastTransformer;
-        Assert.Equal(BertTask.MulticlassClassification, model.Task);
-        Assert.Equal(TextData.TopicNames, model.ClassNames);
-        Assert.Single(model.History.Steps.Select(s => s.Epoch).Distinct());
+        var topics = ml.Data.LoadFromEnumerable(TextData.Topics(24, seed: 9));
+        var multiclass = ml.MulticlassClassification.Trainers.BertFineTune(model: tiny.Folder, epochs: 1);
+        using (var model = ml.Transforms.Conversion.MapValueToKey("Label").Append(multiclass).Fit(topics).LastTransformer)
+        {
+            Assert.Equal(BertTask.MulticlassClassification, model.Task);
+            Assert.Equal(TextData.TopicNames, model.ClassNames);
+            Assert.Equal(2, model.History.Steps.Count);   // one epoch of 24 rows in batches of 16 (the default)
+        }
+        using (var model = ml.BinaryClassification.Trainers.BertFineTune(model: tiny.Folder, epochs: 1).Fit(ml.Data.LoadFromEnumerable(TextData.SpamOrWork(16, seed: 9))))
+            Assert.Equal(BertTask.BinaryClassification, model.Task);
+        var counts = ml.Data.LoadFromEnumerable(TextData.GreatCount(16, seed: 9));
+        using (var model = ml.Regression.Trainers.BertFineTune(labelColumnName: "Label", textColumnName: "Text", model: tiny.Folder, epochs: 2).Fit(counts))
+        {
+            Assert.Equal(BertTask.Regression, model.Task);
+            Assert.Equal([1, 2], model.History.Steps.Select(s => s.Epoch));
+            Assert.Equal(16, TextData.ScalarScores(model.Transform(counts)).Length);
+        }
     }
 
     [Theory]

@@ -4,8 +4,11 @@ using MLNetTuning.Native;
 
 namespace MLNetTuning.Tests;
 
-/// <summary>The estimator, error and embedding tests share one tiny checkpoint and run one at a time: torch's random generator is process-wide.</summary>
-[CollectionDefinition(Name)]
+/// <summary>
+/// The estimator, error and embedding tests share one tiny checkpoint. They run one at a time and never beside other classes:
+/// torch's random generator is process-wide, so a Fit running in parallel would shift the random draws of a seeded test.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class TinyBertEstimatorCollection : ICollectionFixture<TinyBertFixture>
 {
     public const string Name = "Tiny BERT estimator";

@@ -121,6 +121,16 @@ internal static class FineTuneSession
         channel.Info(MessageSensitivity.None, $"model {pretrained.Source}: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, {config.NumLabels} outputs; " +
             $"{train.Count} training and {validation?.Count ?? 0} validation examples; seed {seed}");
 
+        // torch's generator is process-wide: two Fits running at once would draw each other's dropout masks and lose the seed.
+        lock (SeededTorchGate)
+            return Train(options, pretrained, config, train, validation, seed, device, channel);
+    }
+
+    private static readonly object SeededTorchGate = new();
+
+    private static FineTunedBert Train(BertFineTuneOptions options, PretrainedBert pretrained, BertConfig config, TrainingData train,
+        TrainingData? validation, int seed, Device device, IChannel channel)
+    {
         random.manual_seed(seed);
         var model = new BertForSequenceClassification(config, device);
         try
