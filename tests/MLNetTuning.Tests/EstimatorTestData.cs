@@ -94,6 +94,8 @@ public static class TextData
     {
         Model = folder, Task = task, BatchSize = 16, Epochs = epochs, LearningRate = 5e-3f, MaxSequenceLength = 32, Seed = 7,
         ScoringBatchSize = 32,
+        // A 32-wide model gains nothing from a second thread, and on a busy machine OpenMP's spinning threads slow it down many times.
+        NumberOfThreads = 1,
     };
 
     public static string Sentence(Random random, string[] topic, int minWords = 2, int maxWords = 12)
