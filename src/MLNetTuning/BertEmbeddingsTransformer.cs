@@ -35,6 +35,8 @@ public sealed class BertEmbeddingsEstimator : IEstimator<BertEmbeddingsTransform
     public BertEmbeddingsTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
+        // Before loading the model, so that a wrong column neither waits for the weights nor leaks them.
+        new InputColumn(_inputColumnName, TextDataViewType.Instance).FindIn(input.Schema, nameof(BertEmbeddingsTransformer));
         var pretrained = ModelResolver.Load(_model);
         try
         {
@@ -43,9 +45,7 @@ public sealed class BertEmbeddingsEstimator : IEstimator<BertEmbeddingsTransform
             var encoder = new BertModel(pretrained.Config, addPoolingLayer: false);
             pretrained.LoadEncoderInto(encoder, ignorePooler: true);
             var embedder = new BertEmbedder(encoder, pretrained.Tokenizer, _pooling, _normalize, _maxSequenceLength, _batchSize);
-            var transformer = new BertEmbeddingsTransformer(embedder, _outputColumnName, _inputColumnName);
-            transformer.GetOutputSchema(input.Schema);   // fails now, naming the column, rather than at the first cursor
-            return transformer;
+            return new BertEmbeddingsTransformer(embedder, _outputColumnName, _inputColumnName);
         }
         finally { pretrained.Dispose(); }
     }

@@ -53,12 +53,13 @@ public sealed class BertFineTuneEstimator : IEstimator<BertFineTuneTransformer>
             throw new ArgumentException($"The input has no label column '{_options.LabelColumnName}' (BertFineTuneOptions.LabelColumnName).", nameof(inputSchema));
         bool fits = _options.Task switch
         {
-            BertTask.MulticlassClassification => label.ItemType is KeyDataViewType,
-            BertTask.BinaryClassification => label.ItemType is BooleanDataViewType,
-            _ => label.ItemType == NumberDataViewType.Single || label.ItemType == NumberDataViewType.Double,
+            // A SchemaShape describes a key by IsKey and its raw type (UInt32), never by a KeyDataViewType item.
+            BertTask.MulticlassClassification => label.IsKey,
+            BertTask.BinaryClassification => !label.IsKey && label.ItemType is BooleanDataViewType,
+            _ => !label.IsKey && (label.ItemType == NumberDataViewType.Single || label.ItemType == NumberDataViewType.Double),
         };
         if (!fits || label.Kind != SchemaShape.Column.VectorKind.Scalar)
-            throw new ArgumentException($"Label column '{_options.LabelColumnName}' is {label.ItemType} ({label.Kind}), but {_options.Task} needs " + _options.Task switch
+            throw new ArgumentException($"Label column '{_options.LabelColumnName}' is {(label.IsKey ? "key " : "")}{label.ItemType} ({label.Kind}), but {_options.Task} needs " + _options.Task switch
             {
                 BertTask.MulticlassClassification => "a key; add ml.Transforms.Conversion.MapValueToKey(\"" + _options.LabelColumnName + "\") before this stage.",
                 BertTask.BinaryClassification => "a Boolean.",

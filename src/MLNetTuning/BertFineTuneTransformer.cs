@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetTuning.Checkpoints;
@@ -211,13 +212,16 @@ internal static class HistoryJson
     private sealed record Dto(List<TrainingStep> Steps, List<TrainingEvaluation> Evaluations, int? BestIndex, string? SelectionMetric,
         bool StoppedEarly, double TrainingSeconds, int TrainingExamples, int ValidationExamples);
 
+    // An undefined metric (AUC of a one-class validation set) is NaN, which plain JSON cannot hold.
+    private static readonly JsonSerializerOptions Options = new() { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
     public static string Serialize(TrainingHistory history) => JsonSerializer.Serialize(new Dto(
         history.StepList, history.EvaluationList, history.Best is null ? null : history.EvaluationList.IndexOf(history.Best),
-        history.SelectionMetric, history.StoppedEarly, history.TrainingTime.TotalSeconds, history.ExampleCounts.Training, history.ExampleCounts.Validation));
+        history.SelectionMetric, history.StoppedEarly, history.TrainingTime.TotalSeconds, history.ExampleCounts.Training, history.ExampleCounts.Validation), Options);
 
     public static TrainingHistory Deserialize(string json)
     {
-        var dto = JsonSerializer.Deserialize<Dto>(json) ?? throw new InvalidDataException("The model zip's training history is empty.");
+        var dto = JsonSerializer.Deserialize<Dto>(json, Options) ?? throw new InvalidDataException("The model zip's training history is empty.");
         var history = new TrainingHistory
         {
             SelectionMetric = dto.SelectionMetric,

@@ -38,7 +38,7 @@ public sealed class RealModelTests(ITestOutputHelper output)
 
     private static BertFineTuneOptions Options(BertTask task, string label) => new()
     {
-        Task = task, LabelColumnName = label, MaxSequenceLength = 128, Epochs = 1, BatchSize = 8, LearningRate = 1e-4f, Seed = 1,
+        Task = task, LabelColumnName = label, MaxSequenceLength = 128, Epochs = 1, BatchSize = 8, LearningRate = 2e-4f, Seed = 1,
     };
 
     [Fact]

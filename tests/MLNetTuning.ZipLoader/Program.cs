@@ -60,7 +60,10 @@ static IEnumerable<TextLoader.Column> TextColumns(DataViewSchema schema)
         int size = column.Type is VectorDataViewType vector ? vector.Size : 1;
         if (size == 0)
             throw new NotSupportedException($"Input column '{column.Name}' is a variable-size vector; TSV input cannot express it.");
-        yield return new TextLoader.Column(column.Name, KindOf(column.Name, item), field, field + size - 1);
+        // A scalar must load as a scalar: a one-field range would make it a Vector<T, 1>, which a text stage rejects.
+        yield return column.Type is VectorDataViewType
+            ? new TextLoader.Column(column.Name, KindOf(column.Name, item), field, field + size - 1)
+            : new TextLoader.Column(column.Name, KindOf(column.Name, item), field);
         field += size;
     }
 }

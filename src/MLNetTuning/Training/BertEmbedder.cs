@@ -9,7 +9,9 @@ internal sealed class BertEmbedder(BertModel encoder, BertTextTokenizer tokenize
 {
     private readonly object _gate = new();
 
-    public BertModel Encoder { get; } = encoder;
+    private bool _disposed;
+
+    public BertModel Encoder => _disposed ? throw DisposedModel.Error(nameof(BertEmbeddingsTransformer)) : encoder;
     public BertTextTokenizer Tokenizer { get; } = tokenizer;
     public BertPooling Pooling { get; } = pooling;
     public bool Normalize { get; } = normalize;
@@ -55,5 +57,10 @@ internal sealed class BertEmbedder(BertModel encoder, BertTextTokenizer tokenize
         return pooled.MoveToOuterDisposeScope();
     }
 
-    public void Dispose() => Encoder.Dispose();
+    public void Dispose()
+    {
+        if (_disposed) return;
+        encoder.Dispose();
+        _disposed = true;
+    }
 }

@@ -14,7 +14,7 @@ internal sealed class FineTunedBert : IDisposable
     public FineTunedBert(BertForSequenceClassification model, BertTextTokenizer tokenizer, BertTask task, int maxSequenceLength,
         int scoringBatchSize, float labelMean, float labelScale, TrainingHistory history, Device device)
     {
-        Model = model;
+        _model = model;
         Tokenizer = tokenizer;
         Task = task;
         MaxSequenceLength = maxSequenceLength;
@@ -25,10 +25,14 @@ internal sealed class FineTunedBert : IDisposable
         model.eval();
     }
 
-    public BertForSequenceClassification Model { get; }
+    private readonly BertForSequenceClassification _model;
+    private bool _disposed;
+
+    /// <summary>The weights; throws once disposed, rather than letting a save write a checkpoint with no tensors.</summary>
+    public BertForSequenceClassification Model => _disposed ? throw DisposedModel.Error(nameof(BertFineTuneTransformer)) : _model;
     public BertTextTokenizer Tokenizer { get; }
     public BertTask Task { get; }
-    public BertConfig Config => Model.Config;
+    public BertConfig Config => _model.Config;
     public int MaxSequenceLength { get; }
     public int ScoringBatchSize { get; }
     public TaskAdapter Adapter { get; }
@@ -63,7 +67,22 @@ internal sealed class FineTunedBert : IDisposable
         return [.. examples];
     }
 
-    public void Dispose() => Model.Dispose();
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _model.Dispose();
+        _disposed = true;
+    }
+}
+
+/// <summary>The error for a model used after its native weights were freed.</summary>
+internal static class DisposedModel
+{
+    // A disposed TorchSharp module silently drops its parameters from state_dict, so without this check a save would write
+    // an empty checkpoint. The usual cause is ML.NET's PredictionEngine, which by default disposes the model it was made from.
+    public static ObjectDisposedException Error(string transformer) => new(transformer,
+        $"This {transformer} was disposed, so its weights are freed. A PredictionEngine disposes the model it was created from when the engine is disposed: " +
+        "create engines with ml.Model.CreatePredictionEngine<TIn, TOut>(model, new PredictionEngineOptions { OwnsTransformer = false }) to keep using the model.");
 }
 
 /// <summary>Everything <c>Fit</c> does between reading the data and returning a fitted model.</summary>
@@ -102,6 +121,16 @@ internal static class FineTuneSession
         channel.Info(MessageSensitivity.None, $"model {pretrained.Source}: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, {config.NumLabels} outputs; " +
             $"{train.Count} training and {validation?.Count ?? 0} validation examples; seed {seed}");
 
+        // torch's generator is process-wide: two Fits running at once would draw each other's dropout masks and lose the seed.
+        lock (SeededTorchGate)
+            return Train(options, pretrained, config, train, validation, seed, device, channel);
+    }
+
+    private static readonly object SeededTorchGate = new();
+
+    private static FineTunedBert Train(BertFineTuneOptions options, PretrainedBert pretrained, BertConfig config, TrainingData train,
+        TrainingData? validation, int seed, Device device, IChannel channel)
+    {
         random.manual_seed(seed);
         var model = new BertForSequenceClassification(config, device);
         try

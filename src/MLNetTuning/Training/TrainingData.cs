@@ -127,7 +127,10 @@ internal sealed class TrainingData
         foreach (var group in groups)
         {
             random.Shuffle(group);
-            held.UnionWith(group.Take((int)Math.Round(group.Length * fraction)));
+            int take = (int)Math.Round(group.Length * fraction);
+            // A rare class would round to nothing; keep one of it on each side, so that validation metrics (AUC, F1) see every class.
+            if (stratify && group.Length >= 2) take = Math.Clamp(take, 1, group.Length - 1);
+            held.UnionWith(group.Take(take));
         }
         return (Subset(i => !held.Contains(i)), Subset(held.Contains));
     }
