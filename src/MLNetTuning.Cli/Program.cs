@@ -44,7 +44,7 @@ var options = new BertFineTuneOptions
     Epochs = settings.Epochs,
     BatchSize = 8,
     // MiniLM is small: a higher rate than BERT-base's usual 2e-5..5e-5 converges within one short epoch.
-    LearningRate = 1e-4f,
+    LearningRate = 2e-4f,
     // --report-test-per-epoch evaluates the test split after every epoch for the report only: no model selection on it.
     ValidationSet = settings.ReportTestPerEpoch ? test : null,
     RestoreBestModel = false,

@@ -92,6 +92,17 @@ public sealed class FineTuneLoopTests
     }
 
     [Fact]
+    public void EvaluatesEveryNStepsAndAtEachEpochEnd()
+    {
+        var options = Options();
+        options.Epochs = 2;
+        options.EvaluateEveryNSteps = 7;   // 20 steps an epoch: steps 7, 14, 20 (epoch end), 21, 28, 35, 40 (epoch end)
+        var (model, history) = Train(options, validation: ContainsSeven(16, 4));
+        using (model)
+            Assert.Equal([7, 14, 20, 21, 28, 35, 40], history.Evaluations.Select(e => e.Step));
+    }
+
+    [Fact]
     public void EarlyStoppingStopsAfterPatienceAndKeepsTheBest()
     {
         var options = Options();
