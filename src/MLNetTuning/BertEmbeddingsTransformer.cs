@@ -124,14 +124,7 @@ public sealed class BertEmbeddingsTransformer : ITransformer, ICanSaveModel, IMo
             writer.Writer.Write(Embedder.Normalize);
             writer.Writer.Write(Embedder.MaxSequenceLength);
             writer.Writer.Write(Embedder.BatchSize);
-            string folder = Directory.CreateTempSubdirectory("mlnettuning-save-").FullName;
-            try
-            {
-                string modelFolder = Path.Combine(folder, "model");
-                HuggingFaceFolder.Save(modelFolder, Embedder.Encoder.Config, Embedder.Encoder.state_dict(), Embedder.Tokenizer);
-                EmbeddedFolder.Write(writer, ModelEntry, modelFolder);
-            }
-            finally { Directory.Delete(folder, recursive: true); }
+            EmbeddedFolder.WriteModel(writer, ModelEntry, Embedder.Encoder.Config, Embedder.Encoder.state_dict(), Embedder.Tokenizer);
         }
 
         public static Mapping Load(ModelReader reader)
@@ -143,15 +136,10 @@ public sealed class BertEmbeddingsTransformer : ITransformer, ICanSaveModel, IMo
             bool normalize = reader.Reader.ReadBoolean();
             int maxLength = reader.Reader.ReadInt32();
             int batchSize = reader.Reader.ReadInt32();
-            string folder = EmbeddedFolder.ReadToTemporaryFolder(reader, ModelEntry);
-            try
-            {
-                using var pretrained = HuggingFaceFolder.Load(folder);
-                var encoder = new BertModel(pretrained.Config, addPoolingLayer: false);
-                pretrained.LoadEncoderInto(encoder, ignorePooler: true);
-                return new Mapping(new BertEmbedder(encoder, pretrained.Tokenizer, pooling, normalize, maxLength, batchSize), output, input);
-            }
-            finally { Directory.Delete(folder, recursive: true); }
+            using var pretrained = EmbeddedFolder.ReadModel(reader, ModelEntry);
+            var encoder = new BertModel(pretrained.Config, addPoolingLayer: false);
+            pretrained.LoadEncoderInto(encoder, ignorePooler: true);
+            return new Mapping(new BertEmbedder(encoder, pretrained.Tokenizer, pooling, normalize, maxLength, batchSize), output, input);
         }
 
         private sealed class Mapper(Mapping mapping) : IBatchMapper

@@ -116,14 +116,7 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
             writer.Writer.Write(Model.ScoringBatchSize);
             writer.Writer.Write(Model.Adapter.LabelMean);
             writer.Writer.Write(Model.Adapter.LabelScale);
-            string folder = Directory.CreateTempSubdirectory("mlnettuning-save-").FullName;
-            try
-            {
-                string modelFolder = Path.Combine(folder, "model");
-                HuggingFaceFolder.Save(modelFolder, Model.Config, Model.Model.state_dict(), Model.Tokenizer);
-                EmbeddedFolder.Write(writer, ModelEntry, modelFolder);
-            }
-            finally { Directory.Delete(folder, recursive: true); }
+            EmbeddedFolder.WriteModel(writer, ModelEntry, Model.Config, Model.Model.state_dict(), Model.Tokenizer);
             writer.WriteBinaryStream(HistoryEntry, w => w.Write(HistoryJson.Serialize(Model.History)));
         }
 
@@ -137,18 +130,13 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
             int batchSize = reader.Reader.ReadInt32();
             float labelMean = reader.Reader.ReadSingle();
             float labelScale = reader.Reader.ReadSingle();
-            string folder = EmbeddedFolder.ReadToTemporaryFolder(reader, ModelEntry);
             TrainingHistory history = new();
             reader.ReadBinaryStream(HistoryEntry, r => history = HistoryJson.Deserialize(r.ReadString()));
-            try
-            {
-                using var pretrained = HuggingFaceFolder.Load(folder);
-                var model = new BertForSequenceClassification(pretrained.Config);
-                pretrained.LoadSequenceClassifierInto(model);
-                var fine = new FineTunedBert(model, pretrained.Tokenizer, task, maxLength, batchSize, labelMean, labelScale, history, CPU);
-                return new Mapping(fine, textColumn, secondTextColumn);
-            }
-            finally { Directory.Delete(folder, recursive: true); }
+            using var pretrained = EmbeddedFolder.ReadModel(reader, ModelEntry);
+            var model = new BertForSequenceClassification(pretrained.Config);
+            pretrained.LoadSequenceClassifierInto(model);
+            var fine = new FineTunedBert(model, pretrained.Tokenizer, task, maxLength, batchSize, labelMean, labelScale, history, CPU);
+            return new Mapping(fine, textColumn, secondTextColumn);
         }
 
         /// <summary>One per cursor or prediction engine; the model itself serialises forward passes.</summary>

@@ -1,3 +1,9 @@
+using MLNetTuning.Checkpoints;
+using MLNetTuning.Models;
+using MLNetTuning.Pretrained;
+using MLNetTuning.Text;
+using static TorchSharp.torch;
+
 namespace MLNetTuning.MlNet;
 
 /// <summary>
@@ -7,6 +13,27 @@ namespace MLNetTuning.MlNet;
 internal static class EmbeddedFolder
 {
     private const int MaxFiles = 64;
+
+    /// <summary>Writes a model as a Hugging Face folder (config, safetensors, tokenizer) into one zip entry.</summary>
+    public static void WriteModel(ModelWriter writer, string entryName, BertConfig config, IEnumerable<KeyValuePair<string, Tensor>> stateDict, BertTextTokenizer tokenizer)
+    {
+        string scratch = Directory.CreateTempSubdirectory("mlnettuning-save-").FullName;
+        try
+        {
+            string folder = Path.Combine(scratch, "model");
+            HuggingFaceFolder.Save(folder, config, stateDict, tokenizer);
+            Write(writer, entryName, folder);
+        }
+        finally { Directory.Delete(scratch, recursive: true); }
+    }
+
+    /// <summary>Reads a model written by <see cref="WriteModel"/> into memory; the unpacked files are removed at once.</summary>
+    public static PretrainedBert ReadModel(ModelReader reader, string entryName)
+    {
+        string folder = ReadToTemporaryFolder(reader, entryName);
+        try { return HuggingFaceFolder.Load(folder); }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
 
     public static void Write(ModelWriter writer, string entryName, string folder) => writer.WriteBinaryStream(entryName, w =>
     {

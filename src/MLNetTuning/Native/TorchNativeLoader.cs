@@ -165,6 +165,7 @@ internal static class TorchNativeLoader
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "mlnettuning");
 
     /// <summary>Returns the cached patched copy of <paramref name="original"/>, writing it atomically if absent.</summary>
+    /// <param name="original">The unmodified libLibTorchSharp.so.</param>
     /// <param name="cacheRoot">The cache folder; null means <see cref="CacheRoot"/>.</param>
     internal static string PatchedCopy(string original, string? cacheRoot = null)
     {

@@ -84,6 +84,9 @@ internal static class HubCache
     }
 
     /// <summary>The snapshot that <c>refs/main</c> names, or else the newest snapshot.</summary>
+    /// <param name="modelId">A Hub id such as <c>org/name</c>.</param>
+    /// <param name="snapshot">The snapshot folder when found.</param>
+    /// <param name="lookedFor">The cache folder looked at, for messages.</param>
     /// <param name="cacheRoot">The hub cache folder; null means <see cref="CacheRoot"/>.</param>
     public static bool TryFind(string modelId, out string snapshot, out string lookedFor, string? cacheRoot = null)
     {
