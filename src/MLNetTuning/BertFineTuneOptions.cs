@@ -146,7 +146,10 @@ public sealed class BertFineTuneOptions
     /// <summary>Batch examples of similar length together (shuffled in buckets) so that padding is small. Default true.</summary>
     public bool GroupByLength { get; set; } = true;
 
-    /// <summary>Data to evaluate on after every epoch; it must have the training data's columns. Default null.</summary>
+    /// <summary>
+    /// Data to evaluate on after every epoch, with the training data's columns. For multiclass its label may be the raw class
+    /// strings (the data before the pipeline's <c>MapValueToKey</c>); they map to the training keys. Default null.
+    /// </summary>
     public IDataView? ValidationSet { get; set; }
 
     /// <summary>With no <see cref="ValidationSet"/>, hold out this fraction of the training data (stratified for classification). Default 0: none.</summary>

@@ -136,6 +136,25 @@ public sealed class EstimatorErrorTests(TinyBertFixture tiny) : IDisposable
     }
 
     [Fact]
+    public void RawValidationSetBeforeMapValueToKey_MapsItsClassNames()
+    {
+        // The issue's own usage: the validation data is given as loaded, while the pipeline maps the training labels to keys.
+        var train = _ml.Data.LoadFromEnumerable(TextData.Topics(30, seed: 38));
+        var options = Options(BertTask.MulticlassClassification);
+        options.Epochs = 1;
+        options.ValidationSet = _ml.Data.LoadFromEnumerable(TextData.Topics(12, seed: 39));
+        var model = _ml.Transforms.Conversion.MapValueToKey("Label").Append(new BertFineTuneEstimator(_ml, options)).Fit(train);
+        var evaluation = Assert.Single(model.LastTransformer.History.Evaluations);
+        Assert.InRange(evaluation.Metrics["Accuracy"], 0, 1);
+        model.LastTransformer.Dispose();
+
+        options.ValidationSet = _ml.Data.LoadFromEnumerable(TextData.Topics(12, seed: 39).Select(r => { r.Label = r.Label == "mood" ? "weather" : r.Label; return r; }).ToArray());
+        var error = Assert.Throws<InvalidDataException>(() => _ml.Transforms.Conversion.MapValueToKey("Label").Append(new BertFineTuneEstimator(_ml, options)).Fit(train));
+        Assert.Contains("'weather'", error.Message);
+        Assert.Contains("validation set", error.Message);
+    }
+
+    [Fact]
     public void ValidationLabelsUnseenInTraining_AreAClearError()
     {
         var trainRows = TextData.Topics(30, seed: 36).Where(r => r.Label != "mood").ToArray();

@@ -105,8 +105,8 @@ internal static class FineTuneSession
         TrainingData? validation = null;
         if (options.ValidationSet is { } validationSet)
         {
-            CheckSameSchema(trainData.Schema, validationSet.Schema, options);
-            validation = TrainingData.Read(validationSet, options, "validation set");
+            CheckSameSchema(trainData.Schema, validationSet.Schema, options, classNames);
+            validation = TrainingData.Read(validationSet, options, "validation set", options.Task == BertTask.MulticlassClassification ? classNames : null);
             if (validation.SkippedMissingLabels > 0)
                 throw new InvalidDataException($"BertFineTuneOptions.ValidationSet has {validation.SkippedMissingLabels} rows whose label '{options.LabelColumnName}' is missing or was unseen in the training data (key 0). " +
                     "Every validation label must be one of the training classes: remove those rows or add examples of their classes to the training data.");
@@ -204,12 +204,14 @@ internal static class FineTuneSession
             foreach (var parameter in module.parameters()) parameter.requires_grad = false;
     }
 
-    private static void CheckSameSchema(Microsoft.ML.DataViewSchema train, Microsoft.ML.DataViewSchema validation, BertFineTuneOptions options)
+    private static void CheckSameSchema(Microsoft.ML.DataViewSchema train, Microsoft.ML.DataViewSchema validation, BertFineTuneOptions options, IReadOnlyList<string>? classNames)
     {
-        TrainingData.CheckSchema(validation, options, "validation set", needLabel: true);
+        var namesForStrings = options.Task == BertTask.MulticlassClassification ? classNames : null;
+        TrainingData.CheckSchema(validation, options, "validation set", needLabel: true, namesForStrings);
         var trainType = train[options.LabelColumnName].Type;
         var validationType = validation[options.LabelColumnName].Type;
-        if (!trainType.Equals(validationType))
+        bool rawClassNames = namesForStrings is not null && validationType is Microsoft.ML.Data.TextDataViewType;
+        if (!trainType.Equals(validationType) && !rawClassNames)
             throw new ArgumentException($"Label column '{options.LabelColumnName}' is {trainType} in the training data but {validationType} in BertFineTuneOptions.ValidationSet. " +
                 "Transform the validation set with the same fitted pipeline (for example the MapValueToKey fitted on the training data).", nameof(options));
     }

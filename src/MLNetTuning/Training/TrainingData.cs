@@ -15,7 +15,8 @@ internal sealed class TrainingData
     public int Count => Texts.Count;
 
     /// <summary>The label type the task needs, and whether <paramref name="schema"/> has it.</summary>
-    public static void CheckSchema(DataViewSchema schema, BertFineTuneOptions options, string dataName, bool needLabel)
+    /// <param name="classNames">The training classes; when given, a multiclass label may also be the raw class strings.</param>
+    public static void CheckSchema(DataViewSchema schema, BertFineTuneOptions options, string dataName, bool needLabel, IReadOnlyList<string>? classNames = null)
     {
         CheckText(schema, options.TextColumnName, nameof(options.TextColumnName), dataName);
         if (options.SecondTextColumnName is not null) CheckText(schema, options.SecondTextColumnName, nameof(options.SecondTextColumnName), dataName);
@@ -24,7 +25,7 @@ internal sealed class TrainingData
         var type = column.Type;
         switch (options.Task)
         {
-            case BertTask.MulticlassClassification when type is not KeyDataViewType:
+            case BertTask.MulticlassClassification when type is not KeyDataViewType && !(type is TextDataViewType && classNames is not null):
                 string hint = type is TextDataViewType
                     ? $" Map the strings to keys first: ml.Transforms.Conversion.MapValueToKey(\"{options.LabelColumnName}\") before the BERT stage."
                     : " Convert it with ml.Transforms.Conversion.MapValueToKey.";
@@ -51,9 +52,13 @@ internal sealed class TrainingData
             $"The {dataName} has no column '{name}' (BertFineTuneOptions.{option}). Its columns are: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => $"{c.Name} ({c.Type})"))}.", "options");
 
     /// <summary>Reads every row. Null text counts as empty text. Rows with a missing key label are skipped (as ML.NET trainers skip them).</summary>
-    public static TrainingData Read(IDataView data, BertFineTuneOptions options, string dataName)
+    /// <param name="classNames">
+    /// The training classes. A validation set given before the pipeline's MapValueToKey still has string labels; with the class
+    /// names they map to the same keys, so it need not be transformed by hand.
+    /// </param>
+    public static TrainingData Read(IDataView data, BertFineTuneOptions options, string dataName, IReadOnlyList<string>? classNames = null)
     {
-        CheckSchema(data.Schema, options, dataName, needLabel: true);
+        CheckSchema(data.Schema, options, dataName, needLabel: true, classNames);
         var text = data.Schema[options.TextColumnName];
         var pair = options.SecondTextColumnName is null ? (DataViewSchema.Column?)null : data.Schema[options.SecondTextColumnName];
         var label = data.Schema[options.LabelColumnName];
@@ -61,7 +66,9 @@ internal sealed class TrainingData
         using var cursor = data.GetRowCursor(pair is null ? [text, label] : [text, pair.Value, label]);
         var getText = cursor.GetGetter<ReadOnlyMemory<char>>(text);
         var getPair = pair is null ? null : cursor.GetGetter<ReadOnlyMemory<char>>(pair.Value);
-        Func<float> getLabel = LabelReader(cursor, label, options, dataName);
+        Func<float> getLabel = label.Type is TextDataViewType && classNames is not null
+            ? ClassNameReader(cursor, label, classNames, options, dataName)
+            : LabelReader(cursor, label, options, dataName);
         ReadOnlyMemory<char> value = default;
         long row = 0;
         while (cursor.MoveNext())
@@ -85,6 +92,22 @@ internal sealed class TrainingData
             result.Labels.Add(y);
         }
         return result;
+    }
+
+    private static Func<float> ClassNameReader(DataViewRowCursor cursor, DataViewSchema.Column label, IReadOnlyList<string> classNames,
+        BertFineTuneOptions options, string dataName)
+    {
+        var index = classNames.Select((name, i) => (name, i)).ToDictionary(p => p.name, p => (float)p.i);
+        var get = cursor.GetGetter<ReadOnlyMemory<char>>(label);
+        ReadOnlyMemory<char> value = default;
+        return () =>
+        {
+            get(ref value);
+            string name = value.ToString();
+            return index.TryGetValue(name, out float key) ? key
+                : throw new InvalidDataException($"Label column '{options.LabelColumnName}' of the {dataName} has the class '{name}', which the training data does not have " +
+                    $"(its classes: {string.Join(", ", classNames)}). Remove those rows or add examples of the class to the training data.");
+        };
     }
 
     private static Func<float> LabelReader(DataViewRowCursor cursor, DataViewSchema.Column label, BertFineTuneOptions options, string dataName)
