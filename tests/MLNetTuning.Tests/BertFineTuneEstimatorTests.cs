@@ -249,7 +249,7 @@ public sealed class BertFineTuneEstimatorTests(TinyBertFixture tiny, ITestOutput
         var rows = run.Ml.Data.CreateEnumerable<TopicRow>(run.Test, reuseRowObject: false).ToArray();
         File.WriteAllLines(tsv, ["Text\tLabel", .. rows.Select(r => $"{r.Text}\t{r.Label}")]);
 
-        JsonObject result = RunZipLoader(zip, tsv);
+        JsonObject result = ZipLoaderProcess.Run(zip, tsv);
 
         var scored = run.Model.Transform(run.Test);
         float[][] expected = TextData.Scores(scored);
@@ -340,21 +340,6 @@ public sealed class BertFineTuneEstimatorTests(TinyBertFixture tiny, ITestOutput
         while (cursor.MoveNext()) rowsSeen++;
         Assert.Equal(70, rowsSeen);
         Assert.Equal(70, reads.Count);
-    }
-
-    private static JsonObject RunZipLoader(string zip, string tsv)
-    {
-        string loader = Path.Combine(AppContext.BaseDirectory, "MLNetTuning.ZipLoader.dll");
-        Assert.True(File.Exists(loader), $"ZipLoader not built next to the tests: {loader}");
-        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
-        var start = new ProcessStartInfo(dotnet) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string arg in new[] { loader, zip, tsv }) start.ArgumentList.Add(arg);
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        Assert.True(process.WaitForExit(60_000), "ZipLoader did not finish within 60 s");
-        Assert.True(process.ExitCode == 0, $"ZipLoader exited {process.ExitCode}: {stderr.Result}");
-        return JsonNode.Parse(stdout.Result)!.AsObject();
     }
 
     public sealed class KeyPrediction

@@ -96,7 +96,7 @@ public sealed class MlNetModelZipTests(ITestOutputHelper output) : IDisposable
         string zip = Path.Combine(_folder, "model.zip");
         ModelFiles.SafeModelSave(_ml, model, data.Schema, zip);
 
-        JsonObject output = RunZipLoader(zip, trainTsv);
+        JsonObject output = ZipLoaderProcess.Run(zip, trainTsv);
 
         IDataView scored = model.Transform(data);
         float[][] expectedScores = scored.GetColumn<float[]>("Score").ToArray();
@@ -173,21 +173,6 @@ public sealed class MlNetModelZipTests(ITestOutputHelper output) : IDisposable
     }
 
     private static float[] Scores(IDataView scored) => scored.GetColumn<float>("Score").ToArray();
-
-    private static JsonObject RunZipLoader(string zip, string tsv)
-    {
-        string loader = Path.Combine(AppContext.BaseDirectory, "MLNetTuning.ZipLoader.dll");
-        Assert.True(File.Exists(loader), $"ZipLoader not built next to the tests: {loader}");
-        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
-        var start = new ProcessStartInfo(dotnet) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string arg in new[] { loader, zip, tsv }) start.ArgumentList.Add(arg);
-        using Process process = Process.Start(start)!;
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        Assert.True(process.WaitForExit(60_000), "ZipLoader did not finish within 60 s");
-        Assert.True(process.ExitCode == 0, $"ZipLoader exited {process.ExitCode}: {stderr.Result}");
-        return JsonNode.Parse(stdout.Result)!.AsObject();
-    }
 
     /// <summary>Stands for a transformer whose save fails part-way (disk full, disposed weights...).</summary>
     private sealed class ThrowingTransformer : ITransformer, ICanSaveModel

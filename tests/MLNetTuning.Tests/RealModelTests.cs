@@ -76,20 +76,12 @@ public sealed class RealModelTests(ITestOutputHelper output)
         public string Text { get; set; } = "";
     }
 
-    /// <summary>Scores texts with a saved zip in a fresh process (tests/MLNetTuning.ZipLoader), which references only the library.</summary>
+    /// <summary>Scores texts with a saved zip in a fresh process, which references only the library.</summary>
     private static float[] SecondProcessScores(string zip, IEnumerable<string> texts)
     {
         string tsv = Path.ChangeExtension(zip, ".tsv");
         File.WriteAllLines(tsv, texts.Prepend("Text"));
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string arg in new[] { Path.Combine(AppContext.BaseDirectory, "MLNetTuning.ZipLoader.dll"), zip, tsv, "Score" }) start.ArgumentList.Add(arg);
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        Assert.True(process.WaitForExit(300_000), "the second process did not finish within 5 minutes");
-        Assert.True(process.ExitCode == 0, $"the second process exited {process.ExitCode}: {stderr.Result}");
-        var json = System.Text.Json.Nodes.JsonNode.Parse(stdout.Result)!;
-        return json["rows"]!.AsArray().Select(r => (float)r!["Score"]!).ToArray();
+        return ZipLoaderProcess.Run(zip, tsv, "Score")["rows"]!.AsArray().Select(r => (float)r!["Score"]!).ToArray();
     }
 
     [Fact]

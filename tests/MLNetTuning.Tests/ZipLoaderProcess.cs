@@ -1,0 +1,23 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+
+namespace MLNetTuning.Tests;
+
+/// <summary>Loads a model zip and scores a TSV in a fresh process (tests/MLNetTuning.ZipLoader), which references only the library.</summary>
+internal static class ZipLoaderProcess
+{
+    public static JsonObject Run(string zip, string tsv, params string[] columns)
+    {
+        string loader = Path.Combine(AppContext.BaseDirectory, "MLNetTuning.ZipLoader.dll");
+        Assert.True(File.Exists(loader), $"ZipLoader not built next to the tests: {loader}");
+        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+        var start = new ProcessStartInfo(dotnet) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string arg in new[] { loader, zip, tsv }.Concat(columns)) start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        Assert.True(process.WaitForExit(300_000), "ZipLoader did not finish within 5 minutes");
+        Assert.True(process.ExitCode == 0, $"ZipLoader exited {process.ExitCode}: {stderr.Result}");
+        return JsonNode.Parse(stdout.Result)!.AsObject();
+    }
+}
