@@ -15,6 +15,10 @@ internal sealed class TrainingData
     public int Count => Texts.Count;
 
     /// <summary>The label type the task needs, and whether <paramref name="schema"/> has it.</summary>
+    /// <param name="schema">The data's schema.</param>
+    /// <param name="options">The options that name the columns and the task.</param>
+    /// <param name="dataName">The data's name in messages ("training data", "validation set").</param>
+    /// <param name="needLabel">Whether the label column must be there.</param>
     /// <param name="classNames">The training classes; when given, a multiclass label may also be the raw class strings.</param>
     public static void CheckSchema(DataViewSchema schema, BertFineTuneOptions options, string dataName, bool needLabel, IReadOnlyList<string>? classNames = null)
     {
