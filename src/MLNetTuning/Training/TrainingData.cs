@@ -56,6 +56,9 @@ internal sealed class TrainingData
             $"The {dataName} has no column '{name}' (BertFineTuneOptions.{option}). Its columns are: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => $"{c.Name} ({c.Type})"))}.", "options");
 
     /// <summary>Reads every row. Null text counts as empty text. Rows with a missing key label are skipped (as ML.NET trainers skip them).</summary>
+    /// <param name="data">The data to read.</param>
+    /// <param name="options">The options that name the columns and the task.</param>
+    /// <param name="dataName">The data's name in messages.</param>
     /// <param name="classNames">
     /// The training classes. A validation set given before the pipeline's MapValueToKey still has string labels; with the class
     /// names they map to the same keys, so it need not be transformed by hand.
