@@ -50,6 +50,19 @@ public enum TorchDevice
     Cuda,
 }
 
+/// <summary>The number format of the matrix products while training and scoring.</summary>
+public enum NumericPrecision
+{
+    /// <summary>float32 everywhere (default).</summary>
+    Fp32,
+    /// <summary>
+    /// bfloat16 mixed precision: matrix products and attention in bfloat16, LayerNorm, softmax statistics and the loss in
+    /// float32, and float32 master weights that the optimizer updates. Needs a CPU with bfloat16 instructions (AVX512-BF16
+    /// or AMX); elsewhere training falls back to <see cref="Fp32"/> with a logged warning.
+    /// </summary>
+    Bf16,
+}
+
 /// <summary>How token vectors become one sentence vector.</summary>
 public enum BertPooling
 {
@@ -147,6 +160,12 @@ public sealed class BertFineTuneOptions
     public bool GroupByLength { get; set; } = true;
 
     /// <summary>
+    /// Pads every training batch to <see cref="MaxSequenceLength"/> instead of its longest example: the fixed-shape baseline
+    /// that the benchmark compares dynamic padding against. Not a recipe option.
+    /// </summary>
+    internal bool PadToMaxSequenceLength { get; set; }
+
+    /// <summary>
     /// Data to evaluate on after every epoch, with the training data's columns. For multiclass its label may be the raw class
     /// strings (the data before the pipeline's <c>MapValueToKey</c>); they map to the training keys. Default null.
     /// </summary>
@@ -175,6 +194,12 @@ public sealed class BertFineTuneOptions
 
     /// <summary>The device. Default <see cref="TorchDevice.Cpu"/>.</summary>
     public TorchDevice Device { get; set; } = TorchDevice.Cpu;
+
+    /// <summary>
+    /// The number format of the matrix products. Default <see cref="NumericPrecision.Fp32"/>; <see cref="NumericPrecision.Bf16"/>
+    /// trains faster on CPUs with bfloat16 units, and the saved model is float32 either way.
+    /// </summary>
+    public NumericPrecision Precision { get; set; } = NumericPrecision.Fp32;
 
     /// <summary>CPU threads for torch; null (default) keeps torch's default (the number of cores).</summary>
     public int? NumberOfThreads { get; set; }

@@ -36,6 +36,9 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
     /// <summary>The loss curve and the validation metrics of every evaluation, for plots and reports.</summary>
     public TrainingHistory History => _mapping.Model.History;
 
+    /// <summary>The fine-tuned model itself, for the library's tools (the benchmark, the CLI).</summary>
+    internal FineTunedBert FineTuned => _mapping.Model;
+
     /// <summary>
     /// Writes the fine-tuned model as a Hugging Face folder (config.json with labels, model.safetensors, tokenizer files),
     /// loadable by <c>AutoModelForSequenceClassification.from_pretrained</c> in Python and by this library. The folder is

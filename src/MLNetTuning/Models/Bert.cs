@@ -221,6 +221,57 @@ internal sealed class BertConfig
     }
 }
 
+/// <summary>
+/// A module whose matrix products may run in a lower precision (bfloat16) while its weights stay float32. TorchSharp has
+/// no autocast, so mixed precision lives here: products in the low type, everything that sums many terms in float32.
+/// </summary>
+internal interface ILowPrecisionCompute
+{
+    /// <summary>The type of the matrix products, or null for the weights' own type.</summary>
+    ScalarType? ComputeType { get; set; }
+}
+
+/// <summary>The encoder's linear layers, routed to the fastest kernel libtorch has for their type and device.</summary>
+internal static class LinearKernel
+{
+    public static Tensor Apply(Linear layer, Tensor input, ScalarType? computeType) => Apply(input, layer.weight!, layer.bias, computeType);
+
+    /// <summary>
+    /// x·Wᵀ + b for [..., in] inputs. With a <paramref name="computeType"/> (mixed precision) the input and a cast copy of
+    /// the float32 master weights go into one low-precision product, and autograd carries the gradient back to the float32
+    /// weights. Float32 on the CPU runs as a pointwise convolution (see <see cref="AsPointwiseConvolution"/>).
+    /// </summary>
+    public static Tensor Apply(Tensor input, Tensor weight, Tensor? bias, ScalarType? computeType)
+    {
+        using var scope = NewDisposeScope();
+        Tensor output;
+        if (computeType is ScalarType low && low != weight.dtype)
+            output = F.linear(input.to_type(low), weight.to_type(low), bias?.to_type(low));
+        else if (weight.dtype == ScalarType.Float32 && weight.device_type == DeviceType.CPU)
+            output = AsPointwiseConvolution(input, weight, bias);
+        else
+            output = F.linear(input, weight, bias);
+        return output.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// A float32 linear layer as a 1×1 convolution over the tokens, in channels-last layout, which is the memory layout of
+    /// [tokens, features] itself, so nothing is copied. libtorch sends float32 matrix products to MKL, whose SGEMM falls
+    /// back to slower code on non-Intel CPUs (on this project's AMD EPYC: 61–155 GFLOP/s on 2 threads), while it sends
+    /// convolutions to oneDNN, which picks its kernels from the CPU's instruction sets (about 220 GFLOP/s on the same
+    /// shapes). bench/README.md has the measurements.
+    /// </summary>
+    private static Tensor AsPointwiseConvolution(Tensor input, Tensor weight, Tensor? bias)
+    {
+        long features = input.shape[^1], tokens = input.numel() / features, outputs = weight.shape[0];
+        var image = input.reshape(1, tokens, 1, features).permute(0, 3, 1, 2);   // [1, in, tokens, 1], channels-last strides
+        var output = F.conv2d(image, weight.view(outputs, features, 1, 1), bias);
+        var shape = input.shape.ToArray();
+        shape[^1] = outputs;
+        return output.permute(0, 2, 3, 1).reshape(shape);
+    }
+}
+
 /// <summary>Word, position and token-type embeddings, summed, then LayerNorm and dropout.</summary>
 internal sealed class BertEmbeddings : nn.Module<Tensor, Tensor, Tensor>
 {
@@ -256,7 +307,7 @@ internal sealed class BertEmbeddings : nn.Module<Tensor, Tensor, Tensor>
 }
 
 /// <summary>Multi-head self-attention (query, key, value projections) through PyTorch's fused attention kernel.</summary>
-internal sealed class BertSelfAttention : nn.Module<Tensor, Tensor, Tensor>
+internal sealed class BertSelfAttention : nn.Module<Tensor, Tensor?, Tensor>, ILowPrecisionCompute
 {
     [ComponentName(Name = "query")] private readonly Linear _query;
     [ComponentName(Name = "key")] private readonly Linear _key;
@@ -276,23 +327,44 @@ internal sealed class BertSelfAttention : nn.Module<Tensor, Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>[B, T, H] hidden states and a [B, 1, 1, T] additive mask → [B, T, H] context.</summary>
-    public override Tensor forward(Tensor hidden, Tensor additiveMask)
+    public ScalarType? ComputeType { get; set; }
+
+    /// <summary>[B, T, H] hidden states and a [B, 1, 1, T] additive mask (null: no padding) → [B, T, H] context.</summary>
+    public override Tensor forward(Tensor hidden, Tensor? additiveMask)
     {
         using var scope = NewDisposeScope();
         long batch = hidden.shape[0], length = hidden.shape[1];
-        // [B, T, H] -> [B, heads, T, headDim]
-        Tensor Split(Tensor x) => x.view(batch, length, _heads, _headDim).transpose(1, 2);
-        var context = F.scaled_dot_product_attention(
-            Split(_query.forward(hidden)), Split(_key.forward(hidden)), Split(_value.forward(hidden)),
-            attn_mask: additiveMask, p: training ? _dropout : 0.0);
+        // One product for query, key and value (a [3H, H] weight built from the three): one larger matrix product is more
+        // efficient than three small ones, and in mixed precision the input is cast once.
+        var weight = cat([_query.weight!, _key.weight!, _value.weight!], 0);
+        var bias = cat([_query.bias!, _key.bias!, _value.bias!], 0);
+        // [B, T, 3H] -> [3, B, heads, T, headDim]
+        var projected = LinearKernel.Apply(hidden, weight, bias, ComputeType).view(batch, length, 3, _heads, _headDim).permute(2, 0, 3, 1, 4);
+        var (query, key, value) = (projected[0], projected[1], projected[2]);
+        var context = training && _dropout > 0
+            ? AttentionWithDropout(query, key, value, additiveMask)
+            : F.scaled_dot_product_attention(query, key, value, attn_mask: additiveMask);
         // [B, heads, T, headDim] -> [B, T, H]
         return context.transpose(1, 2).reshape(batch, length, _heads * _headDim).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Attention written out, for training with attention dropout. libtorch's fused CPU kernel has no dropout: with p &gt; 0
+    /// scaled_dot_product_attention falls back to a slower unfused path (bench/README.md has the measurements). The
+    /// softmax is taken in float32 whatever the product type, as autocast does.
+    /// </summary>
+    private Tensor AttentionWithDropout(Tensor query, Tensor key, Tensor value, Tensor? additiveMask)
+    {
+        using var scope = NewDisposeScope();
+        var scores = matmul(query, key.transpose(-1, -2)).mul_(1.0 / Math.Sqrt(_headDim));
+        if (additiveMask is not null) scores = scores.add_(additiveMask);
+        var probabilities = F.dropout(softmax(scores, -1, ScalarType.Float32), _dropout, training: true);
+        return matmul(probabilities.to_type(value.dtype), value).MoveToOuterDisposeScope();
     }
 }
 
 /// <summary>The projection after a sub-block, with dropout, residual and LayerNorm (Hugging Face's BertSelfOutput/BertOutput).</summary>
-internal sealed class BertResidualOutput : nn.Module<Tensor, Tensor, Tensor>
+internal sealed class BertResidualOutput : nn.Module<Tensor, Tensor, Tensor>, ILowPrecisionCompute
 {
     [ComponentName(Name = "dense")] private readonly Linear _dense;
     [ComponentName(Name = "LayerNorm")] private readonly LayerNorm _layerNorm;
@@ -306,15 +378,20 @@ internal sealed class BertResidualOutput : nn.Module<Tensor, Tensor, Tensor>
         RegisterComponents();
     }
 
+    public ScalarType? ComputeType { get; set; }
+
     public override Tensor forward(Tensor states, Tensor residual)
     {
         using var scope = NewDisposeScope();
-        return _layerNorm.forward(_dropout.forward(_dense.forward(states)) + residual).MoveToOuterDisposeScope();
+        // The residual stream stays in the weights' type: a low-precision product added to it promotes back, so LayerNorm's
+        // mean and variance are always taken in float32.
+        var sum = _dropout.forward(LinearKernel.Apply(_dense, states, ComputeType)).add(residual);
+        return _layerNorm.forward(sum).MoveToOuterDisposeScope();
     }
 }
 
 /// <summary>Self-attention plus its output block: keys <c>attention.self.*</c> and <c>attention.output.*</c>.</summary>
-internal sealed class BertAttention : nn.Module<Tensor, Tensor, Tensor>
+internal sealed class BertAttention : nn.Module<Tensor, Tensor?, Tensor>
 {
     // "self" is a C# keyword, hence the field name differs from the checkpoint key.
     [ComponentName(Name = "self")] private readonly BertSelfAttention _selfAttention;
@@ -327,12 +404,12 @@ internal sealed class BertAttention : nn.Module<Tensor, Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor hidden, Tensor additiveMask) =>
+    public override Tensor forward(Tensor hidden, Tensor? additiveMask) =>
         _output.forward(_selfAttention.forward(hidden, additiveMask), hidden);
 }
 
 /// <summary>The feed-forward expansion with the configured activation: key <c>intermediate.dense</c>.</summary>
-internal sealed class BertIntermediate : nn.Module<Tensor, Tensor>
+internal sealed class BertIntermediate : nn.Module<Tensor, Tensor>, ILowPrecisionCompute
 {
     [ComponentName(Name = "dense")] private readonly Linear _dense;
     private readonly string _activation;
@@ -344,10 +421,12 @@ internal sealed class BertIntermediate : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    public ScalarType? ComputeType { get; set; }
+
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        var x = _dense.forward(hidden);
+        var x = LinearKernel.Apply(_dense, hidden, ComputeType);
         var y = _activation switch
         {
             "gelu" => F.gelu(x),
@@ -361,7 +440,7 @@ internal sealed class BertIntermediate : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>One transformer layer: attention, then the feed-forward block.</summary>
-internal sealed class BertLayer : nn.Module<Tensor, Tensor, Tensor>
+internal sealed class BertLayer : nn.Module<Tensor, Tensor?, Tensor>
 {
     [ComponentName(Name = "attention")] private readonly BertAttention _attention;
     [ComponentName(Name = "intermediate")] private readonly BertIntermediate _intermediate;
@@ -375,7 +454,7 @@ internal sealed class BertLayer : nn.Module<Tensor, Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor hidden, Tensor additiveMask)
+    public override Tensor forward(Tensor hidden, Tensor? additiveMask)
     {
         using var scope = NewDisposeScope();
         var attended = _attention.forward(hidden, additiveMask);
@@ -384,7 +463,7 @@ internal sealed class BertLayer : nn.Module<Tensor, Tensor, Tensor>
 }
 
 /// <summary>The stack of layers: keys <c>encoder.layer.{i}.*</c>.</summary>
-internal sealed class BertEncoder : nn.Module<Tensor, Tensor, Tensor>
+internal sealed class BertEncoder : nn.Module<Tensor, Tensor?, Tensor>
 {
     [ComponentName(Name = "layer")] private readonly ModuleList<BertLayer> _layers;
 
@@ -396,7 +475,7 @@ internal sealed class BertEncoder : nn.Module<Tensor, Tensor, Tensor>
 
     public IReadOnlyList<BertLayer> Layers => _layers.ToList();
 
-    public override Tensor forward(Tensor hidden, Tensor additiveMask)
+    public override Tensor forward(Tensor hidden, Tensor? additiveMask)
     {
         using var scope = NewDisposeScope();
         foreach (var layer in _layers) hidden = layer.forward(hidden, additiveMask);
@@ -441,6 +520,20 @@ internal sealed class BertModel : nn.Module
 
     public BertConfig Config { get; }
     public BertEmbeddings Embeddings => _embeddings;
+
+    /// <summary>The type of the encoder's matrix products (bfloat16 for mixed precision); the weights stay float32.</summary>
+    public NumericPrecision Precision
+    {
+        get => _precision;
+        set
+        {
+            _precision = value;
+            ScalarType? computeType = value == NumericPrecision.Bf16 ? ScalarType.BFloat16 : null;
+            foreach (var (_, module) in named_modules())
+                if (module is ILowPrecisionCompute lowPrecision) lowPrecision.ComputeType = computeType;
+        }
+    }
+    private NumericPrecision _precision;
     public BertEncoder Encoder => _encoder;
     public BertPooler? Pooler => _pooler;
 
@@ -453,7 +546,8 @@ internal sealed class BertModel : nn.Module
         using var scope = NewDisposeScope();
         tokenTypeIds ??= zeros_like(inputIds);
         var hidden = _embeddings.forward(inputIds, tokenTypeIds);
-        var last = _encoder.forward(hidden, AdditiveMask(attentionMask, hidden.dtype));
+        var maskType = _precision == NumericPrecision.Bf16 ? ScalarType.BFloat16 : hidden.dtype;
+        var last = _encoder.forward(hidden, AdditiveMask(attentionMask, maskType));
         var pooled = _pooler?.forward(last);
         return (last.MoveToOuterDisposeScope(), pooled?.MoveToOuterDisposeScope());
     }
@@ -531,6 +625,9 @@ internal sealed class BertForSequenceClassification : nn.Module
     public BertConfig Config => _bert.Config;
     public BertModel Bert => _bert;
     public Linear Classifier => _classifier;
+
+    /// <summary>The encoder's matrix-product precision; the head and the loss stay float32.</summary>
+    public NumericPrecision Precision { get => _bert.Precision; set => _bert.Precision = value; }
 
     /// <summary>[B, T] ids, mask and token types → logits [B, NumLabels].</summary>
     public Tensor Forward(Tensor inputIds, Tensor attentionMask, Tensor? tokenTypeIds = null)

@@ -56,6 +56,7 @@ internal static class TorchNativeLoader
             {
                 if (OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64)
                     LoadOnLinux();
+                NativeAllocator.TuneForTraining();
                 _done = true;
             }
             catch (Exception e)

@@ -39,10 +39,13 @@ internal static class Batching
     public static List<int[]> ByLength(IReadOnlyList<int> lengths, int batchSize) =>
         [.. Enumerable.Range(0, lengths.Count).OrderBy(i => lengths[i]).Chunk(batchSize)];
 
-    /// <summary>Pads the chosen examples to the longest among them: ids, attention mask and token types, each [B, T].</summary>
-    public static (Tensor Ids, Tensor Mask, Tensor Types) Collate(IReadOnlyList<TokenizedExample> examples, int[] batch, long padId, Device device)
+    /// <summary>
+    /// Pads the chosen examples to the longest among them (or to <paramref name="padTo"/>): ids, attention mask and token
+    /// types, each [B, T].
+    /// </summary>
+    public static (Tensor Ids, Tensor Mask, Tensor Types) Collate(IReadOnlyList<TokenizedExample> examples, int[] batch, long padId, Device device, int? padTo = null)
     {
-        int length = batch.Max(i => examples[i].Ids.Length);
+        int length = Math.Max(padTo ?? 0, batch.Max(i => examples[i].Ids.Length));
         var ids = new long[batch.Length * length];
         var mask = new long[batch.Length * length];
         var types = new long[batch.Length * length];

@@ -102,7 +102,7 @@ internal static class FineTuneLoop
                 foreach (var batch in group)
                 {
                     using var scope = NewDisposeScope();
-                    var (ids, mask, types) = Batching.Collate(train, batch, padId, device);
+                    var (ids, mask, types) = Batching.Collate(train, batch, padId, device, options.PadToMaxSequenceLength ? options.MaxSequenceLength : null);
                     var logits = model.Forward(ids, mask, types);
                     var labels = adapter.Labels(train, batch, device);
                     var loss = positiveWeight is float w
@@ -189,7 +189,7 @@ internal static class FineTuneLoop
     }
 
     /// <summary>AdamW with two parameter groups: biases and LayerNorm weights are not decayed, as in BERT's original recipe.</summary>
-    private static AdamW CreateAdamW(BertForSequenceClassification model, BertFineTuneOptions options)
+    internal static AdamW CreateAdamW(BertForSequenceClassification model, BertFineTuneOptions options)
     {
         var named = model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
         static bool NoDecay(string name) => name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("LayerNorm", StringComparison.Ordinal);

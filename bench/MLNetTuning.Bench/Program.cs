@@ -1,0 +1,34 @@
+using MLNetTuning;
+using MLNetTuning.Bench;
+
+// Benchmarks of MLNetTuning against its peers. bench/run.sh drives everything; the modes here are its parts:
+//   worker [--precision fp32|bf16] [--threads N]   a step worker for ../shared/peers/interleave.py (train/infer B S ITERS)
+//   epoch  [--rows N] [--max-length N] [--batch N] [--padding grouped|fixed] [--precision ...] [--threads N]
+//                                                  one real training epoch on the spam sample, through the ML.NET estimator
+//   micro  [--batch N] [--length N] [--threads N]  the pieces of one layer, forward + backward, to see where a step goes
+string mode = args.Length > 0 ? args[0] : "";
+string Option(string name, string fallback)
+{
+    int at = Array.IndexOf(args, "--" + name);
+    return at >= 0 && at + 1 < args.Length ? args[at + 1] : fallback;
+}
+var precision = Option("precision", "fp32") switch
+{
+    "fp32" => NumericPrecision.Fp32,
+    "bf16" => NumericPrecision.Bf16,
+    var other => throw new ArgumentException($"--precision must be fp32 or bf16, not '{other}'."),
+};
+int threads = int.Parse(Option("threads", "2"));
+return mode switch
+{
+    "worker" => StepWorker.Run(precision, threads),
+    "epoch" => EpochBench.Run(int.Parse(Option("rows", "800")), int.Parse(Option("max-length", "256")), int.Parse(Option("batch", "16")), precision, threads),
+    "micro" => MicroBench.Run(threads, int.Parse(Option("batch", "16")), int.Parse(Option("length", "128"))),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: MLNetTuning.Bench worker|epoch [options]   (see bench/README.md)");
+    return 2;
+}
