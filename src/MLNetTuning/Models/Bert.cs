@@ -342,7 +342,7 @@ internal sealed class BertSelfAttention : nn.Module<Tensor, Tensor?, Tensor>, IL
         var projected = LinearKernel.Apply(hidden, weight, bias, ComputeType).view(batch, length, 3, _heads, _headDim).permute(2, 0, 3, 1, 4);
         var (query, key, value) = (projected[0], projected[1], projected[2]);
         var context = training && _dropout > 0
-            ? AttentionWithDropout(query, key, value, additiveMask)
+            ? AttentionWithDropout(query, key, value, additiveMask, _dropout)
             : F.scaled_dot_product_attention(query, key, value, attn_mask: additiveMask);
         // [B, heads, T, headDim] -> [B, T, H]
         return context.transpose(1, 2).reshape(batch, length, _heads * _headDim).MoveToOuterDisposeScope();
@@ -353,12 +353,12 @@ internal sealed class BertSelfAttention : nn.Module<Tensor, Tensor?, Tensor>, IL
     /// scaled_dot_product_attention falls back to a slower unfused path (bench/README.md has the measurements). The
     /// softmax is taken in float32 whatever the product type, as autocast does.
     /// </summary>
-    private Tensor AttentionWithDropout(Tensor query, Tensor key, Tensor value, Tensor? additiveMask)
+    internal static Tensor AttentionWithDropout(Tensor query, Tensor key, Tensor value, Tensor? additiveMask, double dropout)
     {
         using var scope = NewDisposeScope();
-        var scores = matmul(query, key.transpose(-1, -2)).mul_(1.0 / Math.Sqrt(_headDim));
+        var scores = matmul(query, key.transpose(-1, -2)).mul_(1.0 / Math.Sqrt(query.shape[^1]));
         if (additiveMask is not null) scores = scores.add_(additiveMask);
-        var probabilities = F.dropout(softmax(scores, -1, ScalarType.Float32), _dropout, training: true);
+        var probabilities = F.dropout(softmax(scores, -1, ScalarType.Float32), dropout, training: true);
         return matmul(probabilities.to_type(value.dtype), value).MoveToOuterDisposeScope();
     }
 }

@@ -136,6 +136,7 @@ internal static class FineTuneSession
         try
         {
             pretrained.LoadEncoderInto(model.Bert);
+            model.Precision = TorchPrecision.Resolve(options.Precision, device, message => channel.Warning(MessageSensitivity.None, message));
             Freeze(model, options);
             float mean = 0, scale = 1;
             if (options.Task == BertTask.Regression)

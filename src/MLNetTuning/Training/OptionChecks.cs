@@ -58,3 +58,25 @@ internal static class TorchDevices
         return CUDA;
     }
 }
+
+/// <summary>Decides whether bfloat16 mixed precision can run here, falling back to float32 with a warning where it cannot.</summary>
+internal static class TorchPrecision
+{
+    public static NumericPrecision Resolve(NumericPrecision requested, Device device, Action<string> warn, Func<string?>? cpuFlags = null)
+    {
+        if (requested != NumericPrecision.Bf16 || device.type != TorchSharp.DeviceType.CPU) return requested;
+        // Without bfloat16 instructions libtorch emulates bf16 products, which is slower than float32 and no more accurate.
+        var flags = (cpuFlags ?? ReadCpuFlags)() ?? "";
+        if (flags.Split(' ', '\t').Any(f => f is "avx512_bf16" or "amx_bf16")) return requested;
+        warn("BertFineTuneOptions.Precision is Bf16, but this CPU has no bfloat16 instructions (avx512_bf16 or amx_bf16 in /proc/cpuinfo); training in Fp32 instead.");
+        return NumericPrecision.Fp32;
+    }
+
+    private static string? ReadCpuFlags()
+    {
+        // Linux names the instruction sets in /proc/cpuinfo; elsewhere the CPU is assumed to have them and libtorch decides.
+        if (!OperatingSystem.IsLinux()) return "avx512_bf16";
+        try { return File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal)); }
+        catch (IOException) { return null; }
+    }
+}
