@@ -112,3 +112,42 @@ public sealed class FastPathTests
         Assert.Equal(OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable("MLNETTUNING_MALLOC") != "default", NativeAllocator.Tuned);
     }
 }
+
+[Collection(TorchRandomCollection.Name)]
+public sealed class FastDropoutTests
+{
+    public FastDropoutTests() => TorchNativeLoader.EnsureLoaded();
+
+    [Theory]
+    [InlineData(0.1)]
+    [InlineData(0.5)]
+    public void KeepsTheRightShareScalesAndRepeatsUnderASeed(double p)
+    {
+        using var scope = NewDisposeScope();
+        var input = ones(3, 1000, 7);
+        random.manual_seed(42);
+        var first = FastDropout.Apply(input, p, training: true);
+        float kept = first.gt(0).to_type(ScalarType.Float32).mean().item<float>();
+        // 21,000 draws: the kept share is within 4 standard deviations of 1 - p.
+        double sd = Math.Sqrt(p * (1 - p) / input.numel());
+        Assert.InRange(kept, 1 - p - 4 * sd, 1 - p + 4 * sd);
+        Assert.Equal(1.0, first.mean().item<float>(), 0.03);
+        Assert.True(first.gt(0).all().item<bool>() == false && first.max().item<float>() > 1f);
+        random.manual_seed(42);
+        Assert.True(first.equal(FastDropout.Apply(input, p, training: true)).all().item<bool>(), "same seed, different mask");
+        Assert.False(first.equal(FastDropout.Apply(input, p, training: true)).all().item<bool>(), "next mask repeats the last");
+    }
+
+    [Fact]
+    public void IsTheIdentityOutsideTrainingAndPassesGradientsThroughTheMask()
+    {
+        using var scope = NewDisposeScope();
+        var x = randn(4, 9).requires_grad_();
+        Assert.Same(x, FastDropout.Apply(x, 0.3, training: false));
+        Assert.Same(x, FastDropout.Apply(x, 0, training: true));
+        var y = FastDropout.Apply(x, 0.3, training: true);
+        y.sum().backward();
+        // d(sum)/dx is the scale where kept and 0 where dropped: exactly y / x.
+        Assert.True(x.grad!.allclose(y.detach() / x.detach(), rtol: 1e-5, atol: 1e-6));
+    }
+}

@@ -221,57 +221,6 @@ internal sealed class BertConfig
     }
 }
 
-/// <summary>
-/// A module whose matrix products may run in a lower precision (bfloat16) while its weights stay float32. TorchSharp has
-/// no autocast, so mixed precision lives here: products in the low type, everything that sums many terms in float32.
-/// </summary>
-internal interface ILowPrecisionCompute
-{
-    /// <summary>The type of the matrix products, or null for the weights' own type.</summary>
-    ScalarType? ComputeType { get; set; }
-}
-
-/// <summary>The encoder's linear layers, routed to the fastest kernel libtorch has for their type and device.</summary>
-internal static class LinearKernel
-{
-    public static Tensor Apply(Linear layer, Tensor input, ScalarType? computeType) => Apply(input, layer.weight!, layer.bias, computeType);
-
-    /// <summary>
-    /// x·Wᵀ + b for [..., in] inputs. With a <paramref name="computeType"/> (mixed precision) the input and a cast copy of
-    /// the float32 master weights go into one low-precision product, and autograd carries the gradient back to the float32
-    /// weights. Float32 on the CPU runs as a pointwise convolution (see <see cref="AsPointwiseConvolution"/>).
-    /// </summary>
-    public static Tensor Apply(Tensor input, Tensor weight, Tensor? bias, ScalarType? computeType)
-    {
-        using var scope = NewDisposeScope();
-        Tensor output;
-        if (computeType is ScalarType low && low != weight.dtype)
-            output = F.linear(input.to_type(low), weight.to_type(low), bias?.to_type(low));
-        else if (weight.dtype == ScalarType.Float32 && weight.device_type == DeviceType.CPU)
-            output = AsPointwiseConvolution(input, weight, bias);
-        else
-            output = F.linear(input, weight, bias);
-        return output.MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// A float32 linear layer as a 1×1 convolution over the tokens, in channels-last layout, which is the memory layout of
-    /// [tokens, features] itself, so nothing is copied. libtorch sends float32 matrix products to MKL, whose SGEMM falls
-    /// back to slower code on non-Intel CPUs (on this project's AMD EPYC: 61–155 GFLOP/s on 2 threads), while it sends
-    /// convolutions to oneDNN, which picks its kernels from the CPU's instruction sets (about 220 GFLOP/s on the same
-    /// shapes). bench/README.md has the measurements.
-    /// </summary>
-    private static Tensor AsPointwiseConvolution(Tensor input, Tensor weight, Tensor? bias)
-    {
-        long features = input.shape[^1], tokens = input.numel() / features, outputs = weight.shape[0];
-        var image = input.reshape(1, tokens, 1, features).permute(0, 3, 1, 2);   // [1, in, tokens, 1], channels-last strides
-        var output = F.conv2d(image, weight.view(outputs, features, 1, 1), bias);
-        var shape = input.shape.ToArray();
-        shape[^1] = outputs;
-        return output.permute(0, 2, 3, 1).reshape(shape);
-    }
-}
-
 /// <summary>Word, position and token-type embeddings, summed, then LayerNorm and dropout.</summary>
 internal sealed class BertEmbeddings : nn.Module<Tensor, Tensor, Tensor>
 {
@@ -280,7 +229,7 @@ internal sealed class BertEmbeddings : nn.Module<Tensor, Tensor, Tensor>
     [ComponentName(Name = "token_type_embeddings")] private readonly Embedding _tokenTypeEmbeddings;
     // "LayerNorm" is not camel-cased, to match the original TensorFlow variable name that checkpoints keep.
     [ComponentName(Name = "LayerNorm")] private readonly LayerNorm _layerNorm;
-    [ComponentName(Name = "dropout")] private readonly Dropout _dropout;
+    private readonly double _dropout;
 
     public Embedding WordEmbeddings => _wordEmbeddings;
 
@@ -290,7 +239,7 @@ internal sealed class BertEmbeddings : nn.Module<Tensor, Tensor, Tensor>
         _positionEmbeddings = nn.Embedding(config.MaxPositionEmbeddings, config.HiddenSize, device: device);
         _tokenTypeEmbeddings = nn.Embedding(config.TypeVocabSize, config.HiddenSize, device: device);
         _layerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps, device: device);
-        _dropout = nn.Dropout(config.HiddenDropoutProb);
+        _dropout = config.HiddenDropoutProb;
         RegisterComponents();
     }
 
@@ -302,7 +251,7 @@ internal sealed class BertEmbeddings : nn.Module<Tensor, Tensor, Tensor>
         // Positions are 0..T-1 for every row; computed, not a buffer, so `position_ids` in old checkpoints is just tolerated.
         var positions = arange(length, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0);
         var sum = _wordEmbeddings.forward(inputIds) + _positionEmbeddings.forward(positions) + _tokenTypeEmbeddings.forward(tokenTypeIds);
-        return _dropout.forward(_layerNorm.forward(sum)).MoveToOuterDisposeScope();
+        return FastDropout.Apply(_layerNorm.forward(sum), _dropout, training).MoveToOuterDisposeScope();
     }
 }
 
@@ -358,7 +307,7 @@ internal sealed class BertSelfAttention : nn.Module<Tensor, Tensor?, Tensor>, IL
         using var scope = NewDisposeScope();
         var scores = matmul(query, key.transpose(-1, -2)).mul_(1.0 / Math.Sqrt(query.shape[^1]));
         if (additiveMask is not null) scores = scores.add_(additiveMask);
-        var probabilities = F.dropout(softmax(scores, -1, ScalarType.Float32), dropout, training: true);
+        var probabilities = FastDropout.Apply(softmax(scores, -1, ScalarType.Float32), dropout, training: true);
         return matmul(probabilities.to_type(value.dtype), value).MoveToOuterDisposeScope();
     }
 }
@@ -368,13 +317,13 @@ internal sealed class BertResidualOutput : nn.Module<Tensor, Tensor, Tensor>, IL
 {
     [ComponentName(Name = "dense")] private readonly Linear _dense;
     [ComponentName(Name = "LayerNorm")] private readonly LayerNorm _layerNorm;
-    [ComponentName(Name = "dropout")] private readonly Dropout _dropout;
+    private readonly double _dropout;
 
     public BertResidualOutput(BertConfig config, int inputSize, Device? device = null) : base("BertResidualOutput")
     {
         _dense = nn.Linear(inputSize, config.HiddenSize, device: device);
         _layerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps, device: device);
-        _dropout = nn.Dropout(config.HiddenDropoutProb);
+        _dropout = config.HiddenDropoutProb;
         RegisterComponents();
     }
 
@@ -385,7 +334,7 @@ internal sealed class BertResidualOutput : nn.Module<Tensor, Tensor, Tensor>, IL
         using var scope = NewDisposeScope();
         // The residual stream stays in the weights' type: a low-precision product added to it promotes back, so LayerNorm's
         // mean and variance are always taken in float32.
-        var sum = _dropout.forward(LinearKernel.Apply(_dense, states, ComputeType)).add(residual);
+        var sum = FastDropout.Apply(LinearKernel.Apply(_dense, states, ComputeType), _dropout, training).add(residual);
         return _layerNorm.forward(sum).MoveToOuterDisposeScope();
     }
 }
@@ -609,13 +558,13 @@ internal sealed record BertLossOptions(float[]? ClassWeights = null, double Labe
 internal sealed class BertForSequenceClassification : nn.Module
 {
     [ComponentName(Name = "bert")] private readonly BertModel _bert;
-    [ComponentName(Name = "dropout")] private readonly Dropout _dropout;
+    private readonly double _dropout;
     [ComponentName(Name = "classifier")] private readonly Linear _classifier;
 
     public BertForSequenceClassification(BertConfig config, Device? device = null) : base("BertForSequenceClassification")
     {
         _bert = new BertModel(config, addPoolingLayer: true, device);
-        _dropout = nn.Dropout(config.ClassifierDropout ?? config.HiddenDropoutProb);
+        _dropout = config.ClassifierDropout ?? config.HiddenDropoutProb;
         _classifier = nn.Linear(config.HiddenSize, config.NumLabels, device: device);
         RegisterComponents();
         // A new head starts as Hugging Face starts it; the encoder's weights come from a checkpoint.
@@ -634,7 +583,7 @@ internal sealed class BertForSequenceClassification : nn.Module
     {
         using var scope = NewDisposeScope();
         var (_, pooled) = _bert.Forward(inputIds, attentionMask, tokenTypeIds);
-        return _classifier.forward(_dropout.forward(pooled!)).MoveToOuterDisposeScope();
+        return _classifier.forward(FastDropout.Apply(pooled!, _dropout, training)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Hugging Face's rule when <c>problem_type</c> is unset: one label is regression, integer labels single-label.</summary>
@@ -678,13 +627,13 @@ internal sealed class BertForTokenClassification : nn.Module
     public const long IgnoreIndex = -100;
 
     [ComponentName(Name = "bert")] private readonly BertModel _bert;
-    [ComponentName(Name = "dropout")] private readonly Dropout _dropout;
+    private readonly double _dropout;
     [ComponentName(Name = "classifier")] private readonly Linear _classifier;
 
     public BertForTokenClassification(BertConfig config, Device? device = null) : base("BertForTokenClassification")
     {
         _bert = new BertModel(config, addPoolingLayer: false, device);
-        _dropout = nn.Dropout(config.ClassifierDropout ?? config.HiddenDropoutProb);
+        _dropout = config.ClassifierDropout ?? config.HiddenDropoutProb;
         _classifier = nn.Linear(config.HiddenSize, config.NumLabels, device: device);
         RegisterComponents();
         BertInit.Apply(_classifier, config.InitializerRange);
@@ -698,7 +647,7 @@ internal sealed class BertForTokenClassification : nn.Module
     {
         using var scope = NewDisposeScope();
         var (last, _) = _bert.Forward(inputIds, attentionMask, tokenTypeIds);
-        return _classifier.forward(_dropout.forward(last)).MoveToOuterDisposeScope();
+        return _classifier.forward(FastDropout.Apply(last, _dropout, training)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Cross-entropy over every token whose label is not <see cref="IgnoreIndex"/>.</summary>
