@@ -46,6 +46,10 @@ internal static class MicroBench
             Time("infer: layer_norm", () => F.layer_norm(xi, [hidden]), backward: false);
             Time("infer: sdpa mask", () => F.scaled_dot_product_attention(q, k, v, mask), backward: false);
             Time("infer: sdpa no mask", () => F.scaled_dot_product_attention(q, k, v), backward: false);
+            var (qi, ki, vi) = (q.detach().to_type(ScalarType.BFloat16), k.detach().to_type(ScalarType.BFloat16), v.detach().to_type(ScalarType.BFloat16));
+            Time("infer: sdpa bf16 mask", () => F.scaled_dot_product_attention(qi, ki, vi, maskb), backward: false);
+            Time("infer: written-out attention bf16", () => MLNetTuning.Models.BertSelfAttention.Attend(qi, ki, vi, maskb, 0), backward: false);
+            Time("infer: written-out attention fp32", () => MLNetTuning.Models.BertSelfAttention.Attend(q.detach(), k.detach(), v.detach(), mask, 0), backward: false);
             Time("infer: add [B,T,H]", () => xi.add(xi), backward: false);
         }
         if (Environment.GetEnvironmentVariable("MICRO_INFER_ONLY") == "1") return 0;
@@ -58,6 +62,9 @@ internal static class MicroBench
         Time("sdpa p=0, no mask", () => F.scaled_dot_product_attention(q, k, v, null, 0.0));
         Time("sdpa p=0.1, mask", () => F.scaled_dot_product_attention(q, k, v, mask, 0.1));
         Time("sdpa bf16 p=0, mask", () => F.scaled_dot_product_attention(qb, kb, vb, maskb, 0.0));
+        Time("written-out attention fp32, p=0", () => MLNetTuning.Models.BertSelfAttention.Attend(q, k, v, mask, 0));
+        Time("written-out attention bf16, p=0", () => MLNetTuning.Models.BertSelfAttention.Attend(qb, kb, vb, maskb, 0));
+        Time("written-out attention bf16, p=0.1", () => MLNetTuning.Models.BertSelfAttention.Attend(qb, kb, vb, maskb, 0.1));
         Time("sdpa bf16 p=0.1, mask", () => F.scaled_dot_product_attention(qb, kb, vb, maskb, 0.1));
         Tensor Manual(Tensor q, Tensor k, Tensor v, Tensor m, Func<Tensor, Tensor> drop)
         {

@@ -50,7 +50,7 @@ public sealed class FastPathTests
         random.manual_seed(5);
         var (q, k, v) = (randn(2, 3, 6, 4), randn(2, 3, 6, 4), randn(2, 3, 6, 4));
         var mask = BertModel.AdditiveMask(tensor(new long[,] { { 1, 1, 1, 1, 1, 1 }, { 1, 1, 1, 0, 0, 0 } }), ScalarType.Float32);
-        var written = BertSelfAttention.AttentionWithDropout(q, k, v, mask, dropout: 0);
+        var written = BertSelfAttention.Attend(q, k, v, mask, dropout: 0);
         var fused = F.scaled_dot_product_attention(q, k, v, attn_mask: mask);
         Assert.True(written.allclose(fused, rtol: 1e-5, atol: 1e-6));
     }
@@ -63,7 +63,7 @@ public sealed class FastPathTests
         // Values of one: without dropout every output is exactly 1 (probabilities sum to 1); with dropout p each output is
         // a sum of kept probabilities scaled by 1/(1-p), so outputs vary around 1 with mean 1.
         var (q, k, v) = (randn(8, 4, 32, 8), randn(8, 4, 32, 8), ones(8, 4, 32, 8));
-        var output = BertSelfAttention.AttentionWithDropout(q, k, v, null, dropout: 0.3);
+        var output = BertSelfAttention.Attend(q, k, v, null, dropout: 0.3);
         Assert.True(output.std().item<float>() > 0.05f, "dropout changed nothing");
         Assert.InRange(output.mean().item<float>(), 0.95f, 1.05f);
     }
