@@ -29,7 +29,7 @@ internal static class StepWorker
         using var model = new BertForSequenceClassification(config) { Precision = precision };
         pretrained.LoadEncoderInto(model.Bert);
         // The peer's optimiser: AdamW, lr 2e-5, weight decay 0.01, over all parameters.
-        using var optimizer = FineTuneLoop.CreateAdamW(model, new BertFineTuneOptions { LearningRate = 2e-5f, WeightDecay = 0.01f });
+        using var optimizer = FusedAdamW.Create(model, new BertFineTuneOptions { LearningRate = 2e-5f, WeightDecay = 0.01f });
 
         Emit(new { ready = true, sys = "mlnettuning", precision = precision.ToString(), threads = get_num_threads(), default_threads = defaultThreads });
         string? line;
@@ -76,10 +76,10 @@ internal static class StepWorker
                         long t0 = Stopwatch.GetTimestamp();
                         var loss = model.Loss(model.Forward(ids, mask, types), labels);
                         long t1 = Stopwatch.GetTimestamp();
-                        optimizer.zero_grad();
+                        optimizer.ZeroGrad();
                         loss.backward();
                         long t2 = Stopwatch.GetTimestamp();
-                        optimizer.step();
+                        optimizer.Step();
                         long t3 = Stopwatch.GetTimestamp();
                         return (Stopwatch.GetElapsedTime(t0, t3).TotalSeconds, Stopwatch.GetElapsedTime(t0, t1).TotalSeconds,
                             Stopwatch.GetElapsedTime(t1, t2).TotalSeconds, Stopwatch.GetElapsedTime(t2, t3).TotalSeconds);

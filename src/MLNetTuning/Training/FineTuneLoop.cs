@@ -64,7 +64,7 @@ internal static class FineTuneLoop
         var positiveWeight = adapter.Task == BertTask.BinaryClassification && options.ClassWeights is [var negative, var positive]
             ? positive / negative : (float?)null;
         var trainable = model.parameters().Where(p => p.requires_grad).ToList();
-        using var optimizer = CreateAdamW(model, options);
+        using var optimizer = FusedAdamW.Create(model, options);
 
         int micro = options.BatchSize, accumulation = options.GradientAccumulationSteps;
         int batchesPerEpoch = (train.Count + micro - 1) / micro;
@@ -95,7 +95,7 @@ internal static class FineTuneLoop
             foreach (var group in batches.Chunk(accumulation))
             {
                 double learningRate = options.LearningRate * LearningRateFactor.At(options.Schedule, state.Step, warmup, state.TotalSteps);
-                foreach (var paramGroup in optimizer.ParamGroups) paramGroup.LearningRate = learningRate;
+                optimizer.LearningRate = learningRate;
 
                 int groupExamples = group.Sum(b => b.Length);
                 double stepLoss = 0;
@@ -114,9 +114,9 @@ internal static class FineTuneLoop
                     stepLoss += weighted.item<float>();
                 }
                 if (options.MaxGradientNorm > 0) nn.utils.clip_grad_norm_(trainable, options.MaxGradientNorm);
-                optimizer.step();
+                optimizer.Step();
                 // Flush the gradients as soon as the step is taken; their memory is not needed until the next backward.
-                optimizer.zero_grad();
+                optimizer.ZeroGrad();
 
                 state.Step++;
                 state.ExamplesSeen += groupExamples;
@@ -186,19 +186,6 @@ internal static class FineTuneLoop
                 Array.Copy(values, row * classes, logits, batch[row] * classes, classes);
         }
         return (logits, examples.Count == 0 ? 0 : lossSum / examples.Count);
-    }
-
-    /// <summary>AdamW with two parameter groups: biases and LayerNorm weights are not decayed, as in BERT's original recipe.</summary>
-    internal static AdamW CreateAdamW(BertForSequenceClassification model, BertFineTuneOptions options)
-    {
-        var named = model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
-        static bool NoDecay(string name) => name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("LayerNorm", StringComparison.Ordinal);
-        var groups = new[]
-        {
-            new AdamW.ParamGroup(named.Where(p => !NoDecay(p.name)).Select(p => p.parameter), new AdamW.Options { weight_decay = options.WeightDecay }),
-            new AdamW.ParamGroup(named.Where(p => NoDecay(p.name)).Select(p => p.parameter), new AdamW.Options { weight_decay = 0 }),
-        };
-        return optim.AdamW(groups, options.LearningRate, options.AdamBeta1, options.AdamBeta2, options.AdamEpsilon);
     }
 
     private static void DisposeAll(Dictionary<string, Tensor>? tensors)
