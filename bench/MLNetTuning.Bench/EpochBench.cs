@@ -12,7 +12,47 @@ namespace MLNetTuning.Bench;
 /// </summary>
 internal static class EpochBench
 {
+    /// <summary>Runs each padding mode in a fresh process (so that one run's memory cannot hide in the other's peak) and compares them.</summary>
     public static int Run(int rows, int maxLength, int batchSize, NumericPrecision precision, int threads)
+    {
+        Console.WriteLine($"## One training epoch, {rows} SpamAssassin e-mails, max {maxLength} tokens, batch {batchSize}, {precision}, {threads} threads\n");
+        Console.WriteLine("| padding | Fit wall s | training loop s | examples/s (Fit) | examples/s (loop) | tokens in batches | real tokens | peak RSS GB | RSS before Fit GB |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
+        var grouped = Child("grouped");
+        var padded = Child("fixed");
+        Console.WriteLine($"\nLength-grouped dynamic padding: **{padded.Wall / grouped.Wall:F2}×** the examples/s of fixed padding (whole Fit), " +
+            $"{padded.Loop / grouped.Loop:F2}× in the training loop.\n");
+        var estimate = MemoryEstimate.ForTraining(padded.Parameters, batchSize, maxLength);
+        double used = padded.PeakGb - padded.BeforeGb;
+        Console.WriteLine($"Peak memory while training with fixed padding (the largest batches): {used:F2} GB above the process before Fit " +
+            $"(after a warm-up Fit, so libtorch's code and kernels are already resident); estimate {estimate.TotalGb:F2} GB " +
+            $"({estimate.Describe()}): ratio **{used / estimate.TotalGb:F2}**. The measured figure also holds the pretrained " +
+            $"checkpoint that Fit loads beside the model ({estimate.WeightsGb:F2} GB).");
+        return 0;
+
+        EpochResult Child(string padding)
+        {
+            var start = new System.Diagnostics.ProcessStartInfo(Environment.ProcessPath!)
+            {
+                RedirectStandardOutput = true,
+                ArgumentList = { "epoch-one", "--rows", rows.ToString(), "--max-length", maxLength.ToString(), "--batch", batchSize.ToString(),
+                    "--precision", precision == NumericPrecision.Bf16 ? "bf16" : "fp32", "--threads", threads.ToString(), "--padding", padding },
+            };
+            using var process = System.Diagnostics.Process.Start(start)!;
+            string output = process.StandardOutput.ReadToEnd();
+            process.WaitForExit();
+            if (process.ExitCode != 0) throw new InvalidOperationException($"epoch-one --padding {padding} failed with exit code {process.ExitCode}.");
+            var result = System.Text.Json.JsonSerializer.Deserialize<EpochResult>(output.Trim().Split('\n')[^1])!;
+            Console.WriteLine($"| {result.Name} | {result.Wall:F1} | {result.Loop:F1} | {result.Count / result.Wall:F2} | {result.Count / result.Loop:F2} | " +
+                $"{result.BatchedTokens:N0} | {result.RealTokens:N0} | {result.PeakGb:F2} | {result.BeforeGb:F2} |");
+            return result;
+        }
+    }
+
+    public sealed record EpochResult(string Name, int Count, double Wall, double Loop, double PeakGb, double BeforeGb, long Parameters, long BatchedTokens, long RealTokens);
+
+    /// <summary>One Fit in this process, after a small untimed warm-up Fit; prints an <see cref="EpochResult"/> as JSON.</summary>
+    public static int RunOne(int rows, int maxLength, int batchSize, NumericPrecision precision, int threads, bool fixedPadding)
     {
         var ml = new MLContext(seed: 1);
         var loader = ml.Data.CreateTextLoader<Email>(separatorChar: '\t', hasHeader: true, allowQuoting: false);
@@ -20,39 +60,26 @@ internal static class EpochBench
         var flag = ml.Transforms.CustomMapping<Email, SpamFlag>((email, f) => f.IsSpam = email.Label == "spam", contractName: null);
         var data = ml.Data.Cache(flag.Fit(all).Transform(ml.Data.TakeRows(ml.Data.ShuffleRows(all, seed: 1), rows)));
         int count = data.GetColumn<bool>("IsSpam").Count();
-
-        Console.WriteLine($"## One training epoch, {count} SpamAssassin e-mails, max {maxLength} tokens, batch {batchSize}, {precision}, {threads} threads\n");
-        Console.WriteLine("| padding | Fit wall s | training loop s | examples/s (Fit) | examples/s (loop) | tokens in batches | real tokens | peak RSS GB | RSS before Fit GB |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
-        var grouped = Measure("length-grouped, dynamic", fixedPadding: false);
-        var padded = Measure($"fixed, every batch {maxLength}", fixedPadding: true);
-        Console.WriteLine($"\nLength-grouped dynamic padding: **{padded.Wall / grouped.Wall:F2}×** the examples/s of fixed padding (whole Fit), " +
-            $"{padded.Loop / grouped.Loop:F2}× in the training loop.\n");
-
-        var estimate = MemoryEstimate.ForTraining(padded.Parameters, batchSize, maxLength);
-        Console.WriteLine($"Peak memory with fixed padding (the largest batches): {padded.PeakGb - padded.BeforeGb:F2} GB above the process before Fit; " +
-            $"estimate {estimate.TotalGb:F2} GB ({estimate.Describe()}): ratio **{(padded.PeakGb - padded.BeforeGb) / estimate.TotalGb:F2}**.");
-        return 0;
-
-        (double Wall, double Loop, double PeakGb, double BeforeGb, long Parameters) Measure(string name, bool fixedPadding)
+        BertFineTuneOptions Options() => new()
         {
-            GC.Collect();
-            ResetPeakResidentMemory();
-            double before = ResidentGb("VmRSS");
-            var options = new BertFineTuneOptions
-            {
-                Task = BertTask.BinaryClassification, LabelColumnName = "IsSpam", MaxSequenceLength = maxLength, BatchSize = batchSize,
-                Epochs = 1, LearningRate = 2e-4f, Seed = 1, NumberOfThreads = threads, Precision = precision,
-                GroupByLength = !fixedPadding, PadToMaxSequenceLength = fixedPadding,
-            };
-            var clock = Stopwatch.StartNew();
-            using var model = new BertFineTuneEstimator(ml, options).Fit(data);
-            double wall = clock.Elapsed.TotalSeconds, loop = model.History.TrainingTime.TotalSeconds;
-            double peak = ResidentGb("VmHWM");
-            var (padTokens, realTokens) = TokenCounts(model, data, maxLength, batchSize, fixedPadding);
-            Console.WriteLine($"| {name} | {wall:F1} | {loop:F1} | {count / wall:F2} | {count / loop:F2} | {padTokens:N0} | {realTokens:N0} | {peak:F2} | {before:F2} |");
-            return (wall, loop, peak, before, model.FineTuned.Model.parameters().Sum(p => p.numel()));
-        }
+            Task = BertTask.BinaryClassification, LabelColumnName = "IsSpam", MaxSequenceLength = maxLength, BatchSize = batchSize,
+            Epochs = 1, LearningRate = 2e-4f, Seed = 1, NumberOfThreads = threads, Precision = precision,
+            GroupByLength = !fixedPadding, PadToMaxSequenceLength = fixedPadding,
+        };
+        // Warm-up: loads libtorch's code and creates oneDNN's kernels, which are not what an epoch costs.
+        using (new BertFineTuneEstimator(ml, Options()).Fit(ml.Data.TakeRows(data, 2 * batchSize))) { }
+        GC.Collect();
+        double before = ResidentGb("VmRSS");
+        ResetPeakResidentMemory();
+        var clock = Stopwatch.StartNew();
+        using var model = new BertFineTuneEstimator(ml, Options()).Fit(data);
+        double wall = clock.Elapsed.TotalSeconds, loop = model.History.TrainingTime.TotalSeconds;
+        double peak = ResidentGb("VmHWM");
+        var (batched, real) = TokenCounts(model, data, maxLength, batchSize, fixedPadding);
+        string name = fixedPadding ? $"fixed, every batch {maxLength}" : "length-grouped, dynamic";
+        Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new EpochResult(name, count, wall, loop, peak, before,
+            model.FineTuned.Model.parameters().Sum(p => p.numel()), batched, real)));
+        return 0;
     }
 
     /// <summary>Tokens that the batches carried (padding included) against the real ones, to show what padding wastes.</summary>
@@ -77,9 +104,10 @@ internal static class EpochBench
 
     internal static string SampleFolder()
     {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "samples", "data", "spam", "train.tsv"))) return Path.Combine(dir.FullName, "samples", "data");
-        throw new DirectoryNotFoundException($"samples/data/spam/train.tsv was not found above {AppContext.BaseDirectory}; run the bench from the repository.");
+        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+                if (File.Exists(Path.Combine(dir.FullName, "samples", "data", "spam", "train.tsv"))) return Path.Combine(dir.FullName, "samples", "data");
+        throw new DirectoryNotFoundException($"samples/data/spam/train.tsv was not found above {Environment.CurrentDirectory} or {AppContext.BaseDirectory}; run the bench from the repository.");
     }
 
     private sealed class Email

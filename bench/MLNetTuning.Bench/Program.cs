@@ -23,6 +23,7 @@ return mode switch
 {
     "worker" => StepWorker.Run(precision, threads),
     "epoch" => EpochBench.Run(int.Parse(Option("rows", "800")), int.Parse(Option("max-length", "256")), int.Parse(Option("batch", "16")), precision, threads),
+    "epoch-one" => EpochBench.RunOne(int.Parse(Option("rows", "800")), int.Parse(Option("max-length", "256")), int.Parse(Option("batch", "16")), precision, threads, Option("padding", "grouped") == "fixed"),
     "micro" => MicroBench.Run(threads, int.Parse(Option("batch", "16")), int.Parse(Option("length", "128"))),
     _ => Usage(),
 };
