@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Microsoft.ML;
-using Microsoft.ML.Data;
 using MLNetTuning.Models;
 
 namespace MLNetTuning.Bench;
@@ -55,10 +54,7 @@ internal static class EpochBench
     public static int RunOne(int rows, int maxLength, int batchSize, NumericPrecision precision, int threads, bool fixedPadding)
     {
         var ml = new MLContext(seed: 1);
-        var loader = ml.Data.CreateTextLoader<Email>(separatorChar: '\t', hasHeader: true, allowQuoting: false);
-        var all = loader.Load(Path.Combine(SampleFolder(), "spam", "train.tsv"));
-        var flag = ml.Transforms.CustomMapping<Email, SpamFlag>((email, f) => f.IsSpam = email.Label == "spam", contractName: null);
-        var data = ml.Data.Cache(flag.Fit(all).Transform(ml.Data.TakeRows(ml.Data.ShuffleRows(all, seed: 1), rows)));
+        var (data, _) = SpamSample.Load(ml, rows);
         int count = data.GetColumn<bool>("IsSpam").Count();
         BertFineTuneOptions Options() => new()
         {
@@ -100,24 +96,5 @@ internal static class EpochBench
     {
         var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith(field + ":", StringComparison.Ordinal));
         return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0 / 1024.0;
-    }
-
-    internal static string SampleFolder()
-    {
-        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-                if (File.Exists(Path.Combine(dir.FullName, "samples", "data", "spam", "train.tsv"))) return Path.Combine(dir.FullName, "samples", "data");
-        throw new DirectoryNotFoundException($"samples/data/spam/train.tsv was not found above {Environment.CurrentDirectory} or {AppContext.BaseDirectory}; run the bench from the repository.");
-    }
-
-    private sealed class Email
-    {
-        [LoadColumn(0)] public string Label { get; set; } = "";
-        [LoadColumn(2)] public string Text { get; set; } = "";
-    }
-
-    private sealed class SpamFlag
-    {
-        public bool IsSpam { get; set; }
     }
 }

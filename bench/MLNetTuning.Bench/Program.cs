@@ -5,6 +5,7 @@ using MLNetTuning.Bench;
 //   worker [--precision fp32|bf16] [--threads N]   a step worker for ../shared/peers/interleave.py (train/infer B S ITERS)
 //   epoch  [--rows N] [--max-length N] [--batch N] [--padding grouped|fixed] [--precision ...] [--threads N]
 //                                                  one real training epoch on the spam sample, through the ML.NET estimator
+//   accuracy [--rows N] [--threads N]              the main job's recipe in fp32 and bf16, on the whole test split
 //   micro  [--batch N] [--length N] [--threads N]  the pieces of one layer, forward + backward, to see where a step goes
 string mode = args.Length > 0 ? args[0] : "";
 string Option(string name, string fallback)
@@ -24,6 +25,7 @@ return mode switch
     "worker" => StepWorker.Run(precision, threads),
     "epoch" => EpochBench.Run(int.Parse(Option("rows", "800")), int.Parse(Option("max-length", "256")), int.Parse(Option("batch", "16")), precision, threads),
     "epoch-one" => EpochBench.RunOne(int.Parse(Option("rows", "800")), int.Parse(Option("max-length", "256")), int.Parse(Option("batch", "16")), precision, threads, Option("padding", "grouped") == "fixed"),
+    "accuracy" => AccuracyBench.Run(int.Parse(Option("rows", "600")), threads),
     "micro" => MicroBench.Run(threads, int.Parse(Option("batch", "16")), int.Parse(Option("length", "128"))),
     _ => Usage(),
 };

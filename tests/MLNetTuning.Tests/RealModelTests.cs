@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using MLNetTuning.Training;
 using Xunit.Abstractions;
 
 namespace MLNetTuning.Tests;
@@ -64,6 +65,28 @@ public sealed class RealModelTests(ITestOutputHelper output)
         var inProcess = ml.Data.CreateEnumerable<Scored>(model.Transform(sampleView), reuseRowObject: false).Select(s => s.Score).ToArray();
         Assert.Equal(inProcess, SecondProcessScores(zip, sample.Select(s => s.Text)));
         Assert.InRange(new FileInfo(zip).Length, 80_000_000, 100_000_000);   // the 90 MB of float32 weights, once
+    }
+
+    [Fact]
+    public void BinarySpamInBf16MixedPrecisionKeepsTheAccuracy()
+    {
+        if (TorchPrecision.Resolve(NumericPrecision.Bf16, TorchSharp.torch.CPU, _ => { }) != NumericPrecision.Bf16)
+        {
+            output.WriteLine("this CPU has no bfloat16 instructions: Bf16 falls back to Fp32, which the test above covers");
+            return;
+        }
+        var ml = new MLContext(seed: 1);
+        var train = ml.Data.LoadFromEnumerable(Emails("train.tsv", 600));
+        var test = ml.Data.LoadFromEnumerable(Emails("test.tsv", 300));
+        var options = Options(BertTask.BinaryClassification, nameof(Email.IsSpam));
+        options.Precision = NumericPrecision.Bf16;
+        var clock = Stopwatch.StartNew();
+        using var model = ml.BinaryClassification.Trainers.BertFineTune(options).Fit(train);
+        var metrics = ml.BinaryClassification.Evaluate(model.Transform(test), nameof(Email.IsSpam));
+        output.WriteLine($"binary bf16: accuracy {metrics.Accuracy:F4}, AUC {metrics.AreaUnderRocCurve:F4}, F1 {metrics.F1Score:F4}, {clock.Elapsed.TotalSeconds:F0} s");
+        // The float32 test's bounds: mixed precision must not cost accuracy.
+        Assert.True(metrics.Accuracy >= 0.95, $"accuracy {metrics.Accuracy:F4}");
+        Assert.True(metrics.AreaUnderRocCurve >= 0.97, $"AUC {metrics.AreaUnderRocCurve:F4}");
     }
 
     private sealed class Scored
