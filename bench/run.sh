@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark command: MLNetTuning side by side with the peers of ../shared/peers (PyTorch eager, ONNX Runtime, the FMA
 # peak), interleaved round by round, then the real-data epoch and memory runs. Results go to bench/results/.
-#   bench/run.sh [steps|epoch|all] [ROUNDS]        (default: all 5)
+#   bench/run.sh [steps|epoch|accuracy|all] [ROUNDS]        (default: all 5)
+# Extra workers for the steps table (for example a build of an older commit) can be added as EXTRA_WORKERS='--worker name=CMD'.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 what=${1:-all}
@@ -25,10 +26,14 @@ if [ "$what" = steps ] || [ "$what" = all ]; then
     --worker ort='cs/OrtBert/out/OrtBert models/minilm/model.onnx 2' \
     --worker mlnettuning-fp32="$bin/MLNetTuning.Bench worker --precision fp32 --threads 2" \
     --worker mlnettuning-bf16="$bin/MLNetTuning.Bench worker --precision bf16 --threads 2" \
-    --worker fma=peak/fma_worker.sh \
+    --worker fma=peak/fma_worker.sh ${EXTRA_WORKERS:-} \
     --job 'fma 2' --job 'train 16 128 2' --job 'train 32 64 2' \
     --job 'infer 16 128 3' --job 'infer 32 64 3' --job 'infer 1 128 10') | tee "$out/steps.md"
 fi
+cd "$here/.."   # the epoch and accuracy runs read samples/data
 if [ "$what" = epoch ] || [ "$what" = all ]; then
-  "$bin/MLNetTuning.Bench" epoch --threads 2 | tee "$out/epoch.md"
+  { "$bin/MLNetTuning.Bench" epoch --threads 2 --precision fp32 && echo && "$bin/MLNetTuning.Bench" epoch --threads 2 --precision bf16; } | tee "$out/epoch.md"
+fi
+if [ "$what" = accuracy ] || [ "$what" = all ]; then
+  "$bin/MLNetTuning.Bench" accuracy --threads 2 | tee "$out/accuracy.md"
 fi
