@@ -36,10 +36,17 @@ internal sealed class PretrainedBert(BertConfig config, Dictionary<string, Tenso
     public void LoadSequenceClassifierInto(BertForSequenceClassification model) =>
         StrictLoad.LoadInto(model, Weights, Source, mapKey: key => BertCheckpointKeys.Map(key, "bert."));
 
-    public void Dispose()
+    /// <summary>
+    /// Frees the checkpoint's tensors once they are copied into a model, so that training does not hold the weights twice;
+    /// the config and tokenizer stay usable. Loading from this checkpoint afterwards fails.
+    /// </summary>
+    public void ReleaseWeights()
     {
         foreach (var tensor in Weights.Values) tensor.Dispose();
+        weights.Clear();
     }
+
+    public void Dispose() => ReleaseWeights();
 }
 
 /// <summary>

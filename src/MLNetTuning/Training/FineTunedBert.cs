@@ -136,6 +136,7 @@ internal static class FineTuneSession
         try
         {
             pretrained.LoadEncoderInto(model.Bert);
+            pretrained.ReleaseWeights();
             model.Precision = TorchPrecision.Resolve(options.Precision, device, message => channel.Warning(MessageSensitivity.None, message));
             Freeze(model, options);
             float mean = 0, scale = 1;
