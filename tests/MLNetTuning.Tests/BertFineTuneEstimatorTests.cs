@@ -240,7 +240,7 @@ public sealed class BertFineTuneEstimatorTests(TinyBertFixture tiny, ITestOutput
     }
 
     [Fact]
-    public void FreshProcess_LoadsTheZip_AndReproducesScoresExactly()
+    public void FreshProcess_LoadsTheZip_AndReproducesTheScores()
     {
         var run = tiny.Multiclass;
         string zip = Path.Combine(_scratch, "model.zip");
@@ -258,7 +258,7 @@ public sealed class BertFineTuneEstimatorTests(TinyBertFixture tiny, ITestOutput
         Assert.Equal(expected.Length, outputRows.Count);
         for (int i = 0; i < outputRows.Count; i++)
         {
-            Assert.Equal(expected[i], outputRows[i]!["Score"]!.AsArray().Select(v => v!.GetValue<float>()).ToArray());
+            TensorAsserts.AssertScoresAgree(expected[i], outputRows[i]!["Score"]!.AsArray().Select(v => v!.GetValue<float>()).ToArray());
             Assert.Equal(TextData.TopicNames[keys[i] - 1], outputRows[i]!["PredictedLabel"]!.GetValue<string>());
         }
     }

@@ -16,6 +16,18 @@ internal static class TensorAsserts
     }
 
     /// <summary>Same shape and exactly the same values (float comparison, so -0 equals 0 and NaN equals nothing).</summary>
+    /// <summary>
+    /// Scores that must agree up to float32 rounding: oneDNN's products (the float32 linear layers) may sum in another order
+    /// when the thread count or a row's place in the batch differs, which moves results by about 1e-7. A wrong weight moves
+    /// them by far more.
+    /// </summary>
+    public static void AssertScoresAgree(IReadOnlyList<float> expected, IReadOnlyList<float> actual, float tolerance = 2e-6f)
+    {
+        Assert.Equal(expected.Count, actual.Count);
+        for (int i = 0; i < expected.Count; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= tolerance * Math.Max(1, Math.Abs(expected[i])), $"score {i}: expected {expected[i]}, found {actual[i]}");
+    }
+
     public static bool SameValues(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.allclose(b, rtol: 0, atol: 0);
 
     public static void DisposeAll(Dictionary<string, Tensor> tensors)
