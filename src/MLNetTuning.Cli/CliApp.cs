@@ -26,7 +26,7 @@ internal static class CliApp
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0 && parsed.Action is not HelpAction)
         {
-            foreach (var error in parsed.Errors) WriteError(host, error.Message);
+            foreach (var error in parsed.Errors) WriteError(host, Readable(error.Message));
             string command = parsed.CommandResult.Command == root ? "" : parsed.CommandResult.Command.Name + " ";
             host.Error.WriteLine($"Run 'mlnet-tune {command}--help' for the options.");
             return ExitCodes.Usage;
@@ -79,6 +79,18 @@ internal static class CliApp
         }
         return string.Join(" ← ", parts);
     }
+
+    /// <summary>System.CommandLine names the expected type as .NET spells it; a user knows "an integer".</summary>
+    private static string Readable(string message) => System.Text.RegularExpressions.Regex.Replace(message,
+        @"'System\.Nullable`1\[(?<type>[^\]]+)\]'|'(?<type>System\.[A-Za-z0-9.`\[\]]+)'|'(?<type>MLNetTuning\.[A-Za-z]+)'", m => m.Groups["type"].Value switch
+        {
+            "System.Int32" => "an integer",
+            "System.Single" or "System.Double" => "a number",
+            "System.Boolean" => "true or false",
+            var type when type.StartsWith("MLNetTuning.", StringComparison.Ordinal) && Type.GetType(type + ", MLNetTuning") is { IsEnum: true } e
+                => "one of " + string.Join(", ", Enum.GetNames(e)),
+            var type => type,
+        });
 
     private static void WriteError(CliHost host, string message) => host.Error.MarkupLine($"[red]error:[/] {Markup.Escape(message)}");
 }

@@ -43,6 +43,7 @@ internal sealed class CliHost
         };
         // Redirected output (CI logs) gets no terminal width; 80 columns would wrap the metric tables.
         if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 160;
+        if (Console.IsErrorRedirected) error.Profile.Width = 160;
         return new CliHost
         {
             Out = AnsiConsole.Console,

@@ -32,6 +32,11 @@ internal sealed class TrainCommand
     public Command Create(CliHost host)
     {
         var command = new Command("train", "Fine-tune a BERT model on a TSV/CSV file; writes model.zip and a training report. With no arguments: the main job on the bundled spam sample.");
+        // An unknown option would otherwise be taken for the data file's name.
+        Data.Validators.Add(r =>
+        {
+            if (r.Tokens is [{ Value: ['-', ..] value }]) r.AddError($"Unknown option '{value}'.");
+        });
         command.Add(Data);
         foreach (var option in new Option[] { TextColumn, SecondTextColumn, LabelColumn, Task, PositiveClass, Model, TrainRows, Validation, ValidationRows,
                      ValidationFraction, Test, TestRows, Output, ExportHuggingFace, ReportFolder })
