@@ -29,14 +29,18 @@ internal static class EmbedCommand
             var ml = new MLContext(seed: 1);
             var data = ExampleViews.Unlabeled(ml, inputs, pair: false);
             const string output = "Embedding";
-            BertEmbeddingsEstimator estimator;
+            BertEmbeddingsTransformer featurizer;
             try
             {
-                estimator = ml.Transforms.Text.BertEmbeddings(output, ExampleViews.TextColumn, result.GetValue(model)!, result.GetValue(pooling),
-                    result.GetValue(normalize), result.GetValue(maxLength), result.GetValue(batchSize));
+                featurizer = ml.Transforms.Text.BertEmbeddings(output, ExampleViews.TextColumn, result.GetValue(model)!, result.GetValue(pooling),
+                    result.GetValue(normalize), result.GetValue(maxLength), result.GetValue(batchSize)).Fit(data);
             }
-            catch (ArgumentOutOfRangeException e) { throw new UsageException($"--{e.ParamName?.Replace("maxSequenceLength", "max-length").Replace("batchSize", "batch-size")}: {e.Message.Split(" (Parameter")[0]}"); }
-            using var featurizer = estimator.Fit(data);
+            catch (ArgumentOutOfRangeException e) when (e.ParamName is "maxSequenceLength" or "batchSize")
+            {
+                string flag = e.ParamName == "batchSize" ? "--batch-size" : "--max-length";
+                throw new UsageException($"{flag} {e.ActualValue}: {e.Message.Split(Environment.NewLine)[0].Split(" (Parameter")[0]}");
+            }
+            using var _ = featurizer;
             var vectors = featurizer.Transform(data).GetColumn<float[]>(output);
             int row = 0;
             foreach (var vector in vectors)

@@ -49,7 +49,9 @@ internal static class ExampleViews
         {
             case BertTask.MulticlassClassification:
             {
-                var rows = examples.Select(e => new LabeledRow<uint>(e.Text, e.Pair ?? "", (uint)scheme.Encode(e.Label, source, ++row) + 1)).ToList();
+                // LoadFromEnumerable shifts a key member by one (0-based class index in, 1-based key out, 0 staying "missing" for
+                // out-of-range values), so the member holds the class index.
+                var rows = examples.Select(e => new LabeledRow<uint>(e.Text, e.Pair ?? "", (uint)scheme.Encode(e.Label, source, ++row))).ToList();
                 var definition = Definition<LabeledRow<uint>>(pair);
                 var label = definition[LabelColumn];
                 int classes = scheme.ClassNames.Count;

@@ -1,3 +1,4 @@
+using Microsoft.ML.Data;
 using MLNetTuning.Cli;
 using MLNetTuning.Cli.Data;
 using MLNetTuning.Cli.Reports;
@@ -52,9 +53,20 @@ public sealed class CliDataTests : IDisposable
     }
 
     [Fact]
+    public void MulticlassView_HasOneBasedKeys_InClassNameOrder_WithTheNamesAsKeyValues()
+    {
+        var scheme = LabelScheme.FromTraining(BertTask.MulticlassClassification, ["work", "mood", "spam"], null, "Label", "train");
+        var view = ExampleViews.Labeled(new Microsoft.ML.MLContext(1), [new("a", null, "mood"), new("b", null, "spam"), new("c", null, "work")], scheme, pair: false, "train");
+        Assert.Equal([1u, 2u, 3u], Microsoft.ML.Data.ColumnCursorExtensions.GetColumn<uint>(view, "Label"));
+        Microsoft.ML.Data.VBuffer<ReadOnlyMemory<char>> names = default;
+        view.Schema["Label"].GetKeyValues(ref names);
+        Assert.Equal(["mood", "spam", "work"], names.DenseValues().Select(n => n.ToString()));
+    }
+
+    [Fact]
     public void MovingAverage_IsTheTrailingMeanOfTheWindow()
     {
-        Assert.Equal([1, 2, 3, 5, 7], TrainingPlots.MovingAverage([1, 3, 5, 7, 9], 2));
+        Assert.Equal([1, 2, 4, 6, 8], TrainingPlots.MovingAverage([1, 3, 5, 7, 9], 2));
         Assert.Equal([4, 4, 4], TrainingPlots.MovingAverage([4, 4, 4], 10));
     }
 }

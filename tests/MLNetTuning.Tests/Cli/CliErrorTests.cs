@@ -37,7 +37,7 @@ public sealed class CliErrorTests(ITestOutputHelper output) : IDisposable
         output.WriteLine(range.ToString());
         Assert.Equal(2, range.ExitCode);
         Assert.Contains("--batch-size is 0", range.Error);
-        Assert.DoesNotContain(" at ", range.Error);
+        Assert.DoesNotContain("   at ", range.Error);
     }
 
     [Fact]
