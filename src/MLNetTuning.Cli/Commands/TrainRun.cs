@@ -33,8 +33,10 @@ internal sealed class TrainRun(CliHost host, TrainCommand symbols, ParseResult r
         int? trainRows = result.GetValue(symbols.TrainRows) ?? preset.TrainRows;
         string? testPath = result.GetValue(symbols.Test) ?? preset.TestPath;
         int? testRows = result.GetValue(symbols.TestRows) ?? (result.GetValue(symbols.Test) is null ? preset.TestRows : null);
-        foreach (var (flag, value) in new[] { ("--train-rows", trainRows), ("--validation-rows", validationRows), ("--test-rows", testRows) })
+        foreach (var (flag, value) in new[] { ("--train-rows", trainRows), ("--test-rows", testRows) })
             if (value is < 1) throw new UsageException($"{flag} is {value}; it must be at least 1.");
+        if (validationRows is < 0) throw new UsageException($"--validation-rows is {validationRows}; it must be at least 0 (0: no validation rows).");
+        if (validationRows == 0) validationRows = null;
 
         // Data: a seeded sample of the training file, then the validation rows after it, so the two never overlap.
         var trainFile = DataFile.Read(preset.DataPath, dataArgument is null ? "the bundled sample" : "data");
@@ -92,7 +94,7 @@ internal sealed class TrainRun(CliHost host, TrainCommand symbols, ParseResult r
         options.CancellationToken = host.Cancellation;
         CheckOptions(ml, options);
 
-        host.Out.MarkupLine(Markup.Escape($"Fine-tuning {options.Model} ({TaskName(task)}) on {train.Count} rows of {trainFile.Path}" +
+        host.Out.MarkupLine(Markup.Escape($"Fine-tuning {options.Model} ({TaskName(task)}) on {train.Count} rows of {Path.GetFileName(trainFile.Path)}" +
             $"{(validation is null ? "" : $", validating on {validation.Count}")}{(test is null ? "" : $", testing on {test.Count}")}: " +
             $"{options.Epochs} epoch(s), batch {options.BatchSize}, learning rate {options.LearningRate:G3}, max {options.MaxSequenceLength} tokens."));
         using var model = ProgressView.Run(host, progress =>
@@ -109,11 +111,11 @@ internal sealed class TrainRun(CliHost host, TrainCommand symbols, ParseResult r
         if (testView is not null)
         {
             testResult = Evaluation.Evaluate(ml, model, testView, scheme, test!.Count);
-            host.Out.Write(ConsoleTables.Metrics($"Test metrics ({test.Count} rows of {Path.GetFileName(testSource)})", testResult.Metrics));
+            host.Out.Write(ConsoleTables.Metrics($"Test ({test.Count} rows)", testResult.Metrics));
             if (testResult.Confusion is not null) host.Out.Write(ConsoleTables.Confusion(testResult.Confusion));
         }
         else if (history.Best is { } best)
-            host.Out.Write(ConsoleTables.Metrics($"Validation metrics of the kept model (epoch {best.Epoch}, step {best.Step})", best.Metrics.ToList()));
+            host.Out.Write(ConsoleTables.Metrics($"Validation, best (step {best.Step})", best.Metrics.ToList()));
         host.Cancellation.ThrowIfCancellationRequested();
 
         string modelPath = result.GetValue(symbols.Output)!;
@@ -129,7 +131,7 @@ internal sealed class TrainRun(CliHost host, TrainCommand symbols, ParseResult r
         var summary = new TrainingSummary(CommandLine(), options, sizes, history, testResult, testSource, _clock.Elapsed,
             Process.GetCurrentProcess().PeakWorkingSet64, modelPath);
         TrainingPlots.Loss(history, Path.Combine(reportFolder, "loss.png"));
-        TrainingPlots.Validation(history, Path.Combine(reportFolder, "validation.png"));
+        TrainingPlots.Validation(history, TrainingPlots.Kept(history, options.RestoreBestModel), Path.Combine(reportFolder, "validation.png"));
         AtomicFile.WriteAllText(Path.Combine(reportFolder, "report.md"), MarkdownReport.Render(summary, "loss.png", "validation.png"));
         host.Out.WriteLine($"Report: {Path.Combine(reportFolder, "report.md")} (loss.png, validation.png). Wall time {_clock.Elapsed.TotalSeconds:F0} s; " +
             $"peak working set {summary.PeakWorkingSetBytes / 1e9:F2} GB.");

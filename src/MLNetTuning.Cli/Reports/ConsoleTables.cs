@@ -18,7 +18,7 @@ internal static class ConsoleTables
     public static Table Confusion(ConfusionMatrix matrix)
     {
         var names = matrix.ClassNames;
-        var table = new Table { Title = new TableTitle("Confusion matrix (rows: truth, columns: predicted)") }.AddColumn("truth \\ predicted");
+        var table = new Table { Title = new TableTitle("Confusion matrix") }.AddColumn("truth \\ predicted");
         foreach (var name in names) table.AddColumn(new TableColumn(Markup.Escape(name)).RightAligned());
         table.AddColumn(new TableColumn("recall").RightAligned());
         for (int t = 0; t < names.Count; t++)

@@ -49,11 +49,12 @@ internal static class MarkdownReport
         else
         {
             var names = history.Evaluations[0].Metrics.Keys.ToList();
-            md.AppendLine("| epoch | step | " + string.Join(" | ", names) + " | validation loss | kept |");
+            var kept = TrainingPlots.Kept(history, run.Options.RestoreBestModel);
+            md.AppendLine("| epoch | step | " + string.Join(" | ", names) + " | validation loss | |");
             md.AppendLine("|---|---|" + string.Concat(names.Select(_ => "---|")) + "---|---|");
             foreach (var e in history.Evaluations)
                 md.AppendLine($"| {e.Epoch} | {e.Step} | " + string.Join(" | ", names.Select(n => ConsoleTables.Format(e.Metrics.GetValueOrDefault(n, double.NaN)))) +
-                    $" | {e.ValidationLoss:F4} | {(e == history.Best ? "**kept**" : "")} |");
+                    $" | {e.ValidationLoss:F4} | {string.Join(", ", new[] { e == history.Best ? "best" : null, e == kept ? "**kept**" : null }.OfType<string>())} |");
             md.AppendLine().AppendLine($"Selection metric: {history.SelectionMetric}. " + (run.Options.RestoreBestModel
                 ? "The weights of the kept evaluation were restored at the end." : "RestoreBestModel is off: the last weights were kept.")).AppendLine();
         }

@@ -20,7 +20,7 @@ internal static class ProgressView
         }
         return console.Progress()
             .AutoClear(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            .Columns(new ProgressBarColumn { Width = 20 }, new PercentageColumn(), new TaskDescriptionColumn { Alignment = Justify.Left })
             .Start(context =>
             {
                 var task = context.AddTask("preparing: loading the model and tokenizing the data", maxValue: 1);
@@ -30,7 +30,7 @@ internal static class ProgressView
                     task.IsIndeterminate = false;
                     task.MaxValue = p.TotalSteps;
                     task.Value = p.Step;
-                    task.Description = Markup.Escape(StepLine(p));
+                    task.Description = Markup.Escape(CompactStepLine(p));
                 }, p => console.MarkupLine($"[blue]{Markup.Escape(EvaluationLine(p))}[/]"));
                 return work(sink);
             });
@@ -38,6 +38,10 @@ internal static class ProgressView
 
     public static string StepLine(TrainingProgress p) => string.Create(CultureInfo.InvariantCulture,
         $"epoch {p.Epoch}  step {p.Step}/{p.TotalSteps}  loss {p.Loss:F4}  lr {p.LearningRate:0.0E+0}  {p.ExamplesPerSecond:F1} examples/s  ETA {Duration(p.Eta)}");
+
+    /// <summary>The step line short enough to sit beside the bar in an 80-column terminal.</summary>
+    public static string CompactStepLine(TrainingProgress p) => string.Create(CultureInfo.InvariantCulture,
+        $"ep {p.Epoch} · {p.Step}/{p.TotalSteps} · loss {p.Loss:F3} · lr {p.LearningRate:0.0E+0} · {p.ExamplesPerSecond:F1} ex/s · ETA {Duration(p.Eta)}");
 
     public static string EvaluationLine(TrainingProgress p) => string.Create(CultureInfo.InvariantCulture,
         $"evaluation at epoch {p.Epoch}, step {p.Step}: ") + string.Join("  ", p.Metrics!.Select(m => $"{m.Key} {ConsoleTables.Format(m.Value)}"));

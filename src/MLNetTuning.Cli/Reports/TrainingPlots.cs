@@ -28,43 +28,72 @@ internal static class TrainingPlots
         plot.Title("Training loss");
         plot.XLabel("optimizer step");
         plot.YLabel("loss");
-        plot.ShowLegend(Alignment.UpperRight);
+        plot.ShowLegend(Edge.Bottom);
         AtomicFile.WriteAllBytes(path, plot.GetImageBytes(Width, Height, ImageFormat.Png));
     }
 
-    /// <summary>The selection metric of every evaluation by (fractional) epoch, with the evaluation whose weights were kept marked.</summary>
-    public static void Validation(TrainingHistory history, string path)
+    /// <summary>
+    /// The validation metrics of every evaluation by (fractional) epoch: the selection metric in bold, the other metrics that live
+    /// in [0, 1] thin beside it, and the evaluation whose weights the model kept marked.
+    /// </summary>
+    public static void Validation(TrainingHistory history, TrainingEvaluation? kept, string path)
     {
         var plot = new Plot();
         string metric = history.SelectionMetric ?? "metric";
-        plot.Title($"Validation {metric}");
+        plot.Title("Validation metrics");
         plot.XLabel("epoch");
         plot.YLabel(metric);
         var evaluations = history.Evaluations.Where(e => e.Metrics.ContainsKey(metric)).ToList();
         if (evaluations.Count == 0)
         {
             plot.Add.Annotation("No validation data: give --validation FILE, --validation-rows N or --validation-fraction F.", Alignment.MiddleCenter);
+            AtomicFile.WriteAllBytes(path, plot.GetImageBytes(Width, Height, ImageFormat.Png));
+            return;
         }
-        else
+        int stepsPerEpoch = Math.Max(1, history.Steps.Where(s => s.Epoch == 1).Select(s => s.Step).DefaultIfEmpty(1).Max());
+        double Epoch(TrainingEvaluation e) => (double)e.Step / stepsPerEpoch;
+        double[] x = evaluations.Select(Epoch).ToArray();
+        var others = evaluations[0].Metrics.Keys
+            .Where(name => name != metric && !name.Contains("Loss", StringComparison.Ordinal) && evaluations.All(e => e.Metrics.TryGetValue(name, out double v) && v is >= 0 and <= 1));
+        bool unitScale = evaluations.All(e => e.Metrics[metric] is >= 0 and <= 1);
+        if (unitScale)
         {
-            int stepsPerEpoch = Math.Max(1, history.Steps.Where(s => s.Epoch == 1).Select(s => s.Step).DefaultIfEmpty(1).Max());
-            double Epoch(TrainingEvaluation e) => (double)e.Step / stepsPerEpoch;
-            var line = plot.Add.Scatter(evaluations.Select(Epoch).ToArray(), evaluations.Select(e => e.Metrics[metric]).ToArray(), Colors.DarkGreen);
-            line.LineWidth = 2;
-            line.MarkerSize = 8;
-            line.LegendText = $"validation {metric}";
-            if (history.Best is { } best && best.Metrics.TryGetValue(metric, out double value))
+            var palette = new ScottPlot.Palettes.Category10();
+            int colour = 1;
+            foreach (var name in others)
             {
-                var kept = plot.Add.Marker(Epoch(best), value, MarkerShape.FilledDiamond, 18, Colors.OrangeRed);
-                kept.LegendText = $"kept: epoch {best.Epoch}, step {best.Step} ({metric} {value:F4})";
-                plot.Add.VerticalLine(Epoch(best), 1, Colors.OrangeRed.WithAlpha(0.5), LinePattern.Dotted);
+                var line = plot.Add.Scatter(x, evaluations.Select(e => e.Metrics[name]).ToArray(), palette.GetColor(colour++));
+                line.LineWidth = 1;
+                line.MarkerSize = 4;
+                line.LegendText = name;
             }
-            // One evaluation alone would give a zero-width axis.
-            double last = evaluations.Max(Epoch);
-            plot.Axes.SetLimitsX(0, Math.Max(1, last) * 1.05);
-            plot.ShowLegend(Alignment.LowerRight);
+            plot.YLabel("metric");
         }
+        var main = plot.Add.Scatter(x, evaluations.Select(e => e.Metrics[metric]).ToArray(), Colors.Black);
+        main.LineWidth = 3;
+        main.MarkerSize = 9;
+        main.LegendText = $"{metric} (selects the best)";
+        if (kept is not null && kept.Metrics.TryGetValue(metric, out double value))
+        {
+            var marker = plot.Add.Marker(Epoch(kept), value, MarkerShape.FilledDiamond, 18, Colors.OrangeRed);
+            marker.LegendText = $"kept: epoch {kept.Epoch}, step {kept.Step} ({metric} {value:F4})";
+            plot.Add.VerticalLine(Epoch(kept), 1, Colors.OrangeRed.WithAlpha(0.5), LinePattern.Dotted);
+        }
+        // One evaluation alone would give a zero-width axis.
+        plot.Axes.SetLimitsX(0, Math.Max(1, x.Max()) * 1.05);
+        plot.ShowLegend(Edge.Bottom);
         AtomicFile.WriteAllBytes(path, plot.GetImageBytes(Width, Height, ImageFormat.Png));
+    }
+
+    /// <summary>
+    /// The evaluation whose weights the saved model has: the best one when it was restored, else the last one if it ran after the
+    /// last step; null when the final weights were never evaluated.
+    /// </summary>
+    public static TrainingEvaluation? Kept(TrainingHistory history, bool restoreBestModel)
+    {
+        if (restoreBestModel && history.Best is not null) return history.Best;
+        var last = history.Evaluations.LastOrDefault();
+        return last is not null && history.Steps.Count > 0 && last.Step == history.Steps[^1].Step ? last : null;
     }
 
     /// <summary>About a fifteenth of the run, so that the trend shows through the noise of small batches.</summary>
