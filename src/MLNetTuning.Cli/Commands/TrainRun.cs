@@ -1,0 +1,163 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Microsoft.ML;
+using MLNetTuning.Cli.Data;
+using MLNetTuning.Cli.Modeling;
+using MLNetTuning.Cli.Reports;
+using Spectre.Console;
+
+namespace MLNetTuning.Cli.Commands;
+
+/// <summary>One `train` run: read and split the data, fine-tune with live progress, test, then write the model and the report.</summary>
+internal sealed class TrainRun(CliHost host, TrainCommand symbols, ParseResult result)
+{
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+
+    public int Execute()
+    {
+        string? dataArgument = result.GetValue(symbols.Data);
+        var preset = dataArgument is null ? TrainPreset.SpamSample() : TrainPreset.ForFile(dataArgument);
+        var options = preset.Options;
+        symbols.Training.ApplyTo(result, options);
+        int seed = options.Seed ?? 1;
+        options.Seed = seed;
+        var task = result.GetValue(symbols.Task) is { } taskName ? ParseTask(taskName) : preset.Task;
+        options.Task = task;
+        options.Model = result.GetValue(symbols.Model) ?? options.Model;
+        var columns = new ColumnNames(result.GetValue(symbols.TextColumn) ?? "Text", result.GetValue(symbols.SecondTextColumn), result.GetValue(symbols.LabelColumn) ?? "Label");
+        string? validationPath = result.GetValue(symbols.Validation);
+        int? validationRows = result.GetValue(symbols.ValidationRows) ?? (validationPath is null && result.GetValue(symbols.ValidationFraction) is null ? preset.ValidationRows : null);
+        float? validationFraction = result.GetValue(symbols.ValidationFraction);
+        if (new object?[] { validationPath, validationRows, validationFraction }.Count(v => v is not null) > 1)
+            throw new UsageException("Give at most one of --validation, --validation-rows and --validation-fraction.");
+        int? trainRows = result.GetValue(symbols.TrainRows) ?? preset.TrainRows;
+        string? testPath = result.GetValue(symbols.Test) ?? preset.TestPath;
+        int? testRows = result.GetValue(symbols.TestRows) ?? (result.GetValue(symbols.Test) is null ? preset.TestRows : null);
+        foreach (var (flag, value) in new[] { ("--train-rows", trainRows), ("--test-rows", testRows) })
+            if (value is < 1) throw new UsageException($"{flag} is {value}; it must be at least 1.");
+        if (validationRows is < 0) throw new UsageException($"--validation-rows is {validationRows}; it must be at least 0 (0: no validation rows).");
+        if (validationRows == 0) validationRows = null;
+
+        // Data: a seeded sample of the training file, then the validation rows after it, so the two never overlap.
+        var trainFile = DataFile.Read(preset.DataPath, dataArgument is null ? "the bundled sample" : "data");
+        var all = Examples.Read(trainFile, columns, withLabel: true);
+        if (trainRows is not null || validationRows is not null) all = Examples.Shuffled(all, seed);
+        var train = all.Take(trainRows ?? all.Count - (validationRows ?? 0)).ToList();
+        var sizes = new List<KeyValuePair<string, string>> { new("training", $"{train.Count} of {all.Count} rows of {trainFile.Path}") };
+        if (train.Count == 0) throw new CliException($"The data file '{trainFile.Path}' has no rows to train on.");
+        var scheme = LabelScheme.FromTraining(task, train.Select(e => e.Label), result.GetValue(symbols.PositiveClass) ?? preset.PositiveClass, columns.Label, $"'{trainFile.Path}'");
+
+        List<TextExample>? validation = null;
+        string? validationSource = null;
+        if (validationPath is not null)
+        {
+            var file = DataFile.Read(validationPath, "--validation");
+            validation = Examples.Read(file, columns, withLabel: true);
+            validationSource = $"'{file.Path}'";
+            sizes.Add(new("validation", $"{validation.Count} rows of {file.Path}"));
+        }
+        else if (validationRows is int n)
+        {
+            validation = all.Skip(train.Count).Take(n).ToList();
+            if (validation.Count < n) throw new UsageException($"--validation-rows {n}: the data file has only {all.Count} rows, {train.Count} of them for training. Lower --train-rows or --validation-rows.");
+            validationSource = $"'{trainFile.Path}' (validation rows)";
+            sizes.Add(new("validation", $"{validation.Count} further rows of {trainFile.Path}, disjoint from the training rows"));
+        }
+        else if (validationFraction is float fraction)
+        {
+            options.ValidationFraction = fraction;
+            sizes.Add(new("validation", $"{fraction:P0} of the training rows held out (stratified)"));
+        }
+
+        List<TextExample>? test = null;
+        string? testSource = null;
+        if (testPath is not null)
+        {
+            var file = DataFile.Read(testPath, "--test");
+            var rows = Examples.Read(file, columns, withLabel: true);
+            test = testRows is int t ? Examples.Shuffled(rows, seed).Take(t).ToList() : rows;
+            testSource = file.Path;
+            sizes.Add(new("test", $"{test.Count} of {rows.Count} rows of {file.Path}"));
+        }
+        if (scheme.Task != BertTask.Regression)
+            sizes.Add(new("training classes", string.Join(", ", scheme.ClassNames.Select(c => $"{c} {train.Count(e => e.Label == c)}"))));
+
+        var ml = new MLContext(seed);
+        bool pair = columns.SecondText is not null;
+        var trainView = ExampleViews.Labeled(ml, train, scheme, pair, $"'{trainFile.Path}'");
+        options.TextColumnName = ExampleViews.TextColumn;
+        options.SecondTextColumnName = pair ? ExampleViews.SecondTextColumn : null;
+        options.LabelColumnName = ExampleViews.LabelColumn;
+        // The validation labels are encoded with the training classes, so a class the training rows lack is named, not guessed.
+        if (validation is not null) options.ValidationSet = ExampleViews.Labeled(ml, validation, scheme, pair, validationSource!);
+        var testView = test is null ? null : ExampleViews.Labeled(ml, test, scheme, pair, $"'{testSource}'");
+        options.CancellationToken = host.Cancellation;
+        CheckOptions(ml, options);
+
+        host.Out.MarkupLine(Markup.Escape($"Fine-tuning {options.Model} ({TaskName(task)}) on {train.Count} rows of {Path.GetFileName(trainFile.Path)}" +
+            $"{(validation is null ? "" : $", validating on {validation.Count}")}{(test is null ? "" : $", testing on {test.Count}")}: " +
+            $"{options.Epochs} epoch(s), batch {options.BatchSize}, learning rate {options.LearningRate:G3}, max {options.MaxSequenceLength} tokens."));
+        using var model = ProgressView.Run(host, progress =>
+        {
+            options.Progress = progress;
+            return new BertFineTuneEstimator(ml, options).Fit(trainView);
+        });
+        // Ctrl+C after the last step but before saving still means "keep nothing".
+        host.Cancellation.ThrowIfCancellationRequested();
+        var history = model.History;
+        host.Out.WriteLine($"Trained in {history.TrainingTime.TotalSeconds:F0} s ({history.Steps.Count} steps).");
+
+        EvaluationResult? testResult = null;
+        if (testView is not null)
+        {
+            testResult = Evaluation.Evaluate(ml, model, testView, scheme, test!.Count);
+            host.Out.Write(ConsoleTables.Metrics($"Test ({test.Count} rows)", testResult.Metrics));
+            if (testResult.Confusion is not null) host.Out.Write(ConsoleTables.Confusion(testResult.Confusion));
+        }
+        else if (history.Best is { } best)
+            host.Out.Write(ConsoleTables.Metrics($"Validation, best (step {best.Step})", best.Metrics.ToList()));
+        host.Cancellation.ThrowIfCancellationRequested();
+
+        string modelPath = result.GetValue(symbols.Output)!;
+        ModelFile.Save(ml, model, new ModelInfo(task, scheme.ClassNames, columns.Text, columns.SecondText, columns.Label, options.Model), modelPath);
+        host.Out.WriteLine($"Saved {modelPath} ({new FileInfo(modelPath).Length / 1e6:F1} MB).");
+        if (result.GetValue(symbols.ExportHuggingFace) is { } exportFolder)
+        {
+            model.ExportHuggingFaceFolder(exportFolder);
+            host.Out.WriteLine($"Exported the Hugging Face folder {exportFolder}.");
+        }
+
+        string reportFolder = result.GetValue(symbols.ReportFolder)!;
+        var summary = new TrainingSummary(CommandLine(), options, sizes, history, testResult, testSource, _clock.Elapsed,
+            Process.GetCurrentProcess().PeakWorkingSet64, modelPath);
+        TrainingPlots.Loss(history, Path.Combine(reportFolder, "loss.png"));
+        TrainingPlots.Validation(history, TrainingPlots.Kept(history, options.RestoreBestModel), Path.Combine(reportFolder, "validation.png"));
+        AtomicFile.WriteAllText(Path.Combine(reportFolder, "report.md"), MarkdownReport.Render(summary, "loss.png", "validation.png"));
+        host.Out.WriteLine($"Report: {Path.Combine(reportFolder, "report.md")} (loss.png, validation.png). Wall time {_clock.Elapsed.TotalSeconds:F0} s; " +
+            $"peak working set {summary.PeakWorkingSetBytes / 1e9:F2} GB.");
+        return ExitCodes.Success;
+    }
+
+    /// <summary>Range errors of the options are usage errors; they name the flag, not the library property.</summary>
+    private void CheckOptions(MLContext ml, BertFineTuneOptions options)
+    {
+        try { _ = new BertFineTuneEstimator(ml, options); }
+        catch (ArgumentException e) { throw new UsageException(symbols.Training.InFlags(e.Message.Split(" (Parameter")[0])); }
+    }
+
+    private string CommandLine() => "mlnet-tune " + string.Join(" ", result.Tokens.Select(t => t.Value.Contains(' ') ? $"\"{t.Value}\"" : t.Value));
+
+    internal static BertTask ParseTask(string name) => name switch
+    {
+        "binary" => BertTask.BinaryClassification,
+        "regression" => BertTask.Regression,
+        _ => BertTask.MulticlassClassification,
+    };
+
+    internal static string TaskName(BertTask task) => task switch
+    {
+        BertTask.BinaryClassification => "binary",
+        BertTask.Regression => "regression",
+        _ => "multiclass",
+    };
+}

@@ -1,0 +1,51 @@
+using System.Globalization;
+using MLNetTuning.Cli.Modeling;
+using Spectre.Console;
+
+namespace MLNetTuning.Cli.Reports;
+
+/// <summary>Spectre tables for metrics and confusion matrices.</summary>
+internal static class ConsoleTables
+{
+    public static Table Metrics(string title, IReadOnlyList<KeyValuePair<string, double>> metrics)
+    {
+        var table = new Table { Title = new TableTitle(Markup.Escape(title)) }.AddColumn("metric").AddColumn(new TableColumn("value").RightAligned());
+        foreach (var (name, value) in metrics) table.AddRow(Markup.Escape(name), Format(value));
+        return table;
+    }
+
+    /// <summary>Rows are the true classes, columns the predicted ones; the last column is each class's recall, the last row its precision.</summary>
+    public static Table Confusion(ConfusionMatrix matrix)
+    {
+        var names = matrix.ClassNames;
+        var table = new Table { Title = new TableTitle("Confusion matrix") }.AddColumn("truth \\ predicted");
+        foreach (var name in names) table.AddColumn(new TableColumn(Markup.Escape(name)).RightAligned());
+        table.AddColumn(new TableColumn("recall").RightAligned());
+        for (int t = 0; t < names.Count; t++)
+        {
+            var cells = new List<string> { Markup.Escape(names[t]) };
+            long rowTotal = 0;
+            for (int p = 0; p < names.Count; p++)
+            {
+                rowTotal += matrix.Counts[t, p];
+                string count = matrix.Counts[t, p].ToString(CultureInfo.InvariantCulture);
+                cells.Add(t == p ? $"[green]{count}[/]" : count);
+            }
+            cells.Add(Ratio(matrix.Counts[t, t], rowTotal));
+            table.AddRow(cells.ToArray());
+        }
+        var precision = new List<string> { "precision" };
+        for (int p = 0; p < names.Count; p++)
+        {
+            long columnTotal = 0;
+            for (int t = 0; t < names.Count; t++) columnTotal += matrix.Counts[t, p];
+            precision.Add(Ratio(matrix.Counts[p, p], columnTotal));
+        }
+        table.AddRow([.. precision, ""]);
+        return table;
+    }
+
+    public static string Format(double value) => double.IsNaN(value) ? "n/a" : value.ToString("F4", CultureInfo.InvariantCulture);
+
+    public static string Ratio(long part, long whole) => whole == 0 ? "n/a" : ((double)part / whole).ToString("F4", CultureInfo.InvariantCulture);
+}
