@@ -47,6 +47,7 @@ internal sealed class FineTuneOptionSymbols
         Value<bool>("--restore-best-model", nameof(BertFineTuneOptions.RestoreBestModel), "Restore the weights of the best evaluation [true]", (o, v) => o.RestoreBestModel = v);
         Value<int>("--seed", nameof(BertFineTuneOptions.Seed), "Seed of initialisation, shuffling, dropout and the row sampling [1]", (o, v) => o.Seed = v);
         Value<TorchDevice>("--device", nameof(BertFineTuneOptions.Device), "Cpu or Cuda [Cpu]", (o, v) => o.Device = v);
+        Value<NumericPrecision>("--precision", nameof(BertFineTuneOptions.Precision), "Fp32, or Bf16 mixed precision (faster on CPUs with bfloat16 units) [Fp32]", (o, v) => o.Precision = v);
         Value<int>("--threads", nameof(BertFineTuneOptions.NumberOfThreads), "CPU threads for torch [the number of cores]", (o, v) => o.NumberOfThreads = v);
         Value<int>("--scoring-batch-size", nameof(BertFineTuneOptions.ScoringBatchSize), "Rows per forward pass when scoring [64]", (o, v) => o.ScoringBatchSize = v);
     }
