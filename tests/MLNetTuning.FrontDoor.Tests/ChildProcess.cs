@@ -32,6 +32,11 @@ internal static class ChildProcess
         info.Environment["DOTNET_NOLOGO"] = "1";
         info.Environment["DOTNET_CLI_USE_MSBUILD_SERVER"] = "0";
         info.Environment["MSBUILDDISABLENODEREUSE"] = "1";
+        // One libtorch thread per child: these tests share 2 cores with the main test project (dotnet test runs both at
+        // once), and OpenMP's spinning threads on an oversubscribed machine slow training many times over (a notebook
+        // took 8 min instead of 1 here). The notebooks and samples themselves leave the thread count to libtorch.
+        info.Environment["OMP_NUM_THREADS"] = "1";
+        info.Environment["MKL_NUM_THREADS"] = "1";
         if (environment is not null)
             foreach (var (name, value) in environment) info.Environment[name] = value;
 
