@@ -9,10 +9,13 @@
 // - The repository's Directory.Build.props/targets and Directory.Packages.props apply to this file as to any project
 //   under the repo: versions are central, so a #:package line must NOT carry a version (NU1008), and the TorchSharp
 //   backend comes from Directory.Build.targets through UsesTorchBackend (TorchSharp-cpu by default).
+// - File-based apps default to PublishAot=true, which also switches off dynamic code and reflection-based JSON under
+//   `dotnet run`; ML.NET needs both (it emits code for its row mappers), hence PublishAot=false.
 // - Outside this repository (a copy of this file on its own) use a packed MLNetTuning instead:
 //   #:package MLNetTuning@0.1.0 and #:package TorchSharp-cpu@0.107.0.
 #:project ../src/MLNetTuning/MLNetTuning.csproj
 #:property UsesTorchBackend=true
+#:property PublishAot=false
 
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
@@ -59,7 +62,7 @@ var loaded = ml.Model.Load(zipPath, out _);
 using var engine = ml.Model.CreatePredictionEngine<WordOnly, ValencePrediction>(loaded);
 // None of these words is in AFINN-111 at all.
 foreach (var word in new[] { "magnificent", "delightful", "table", "atrocious", "nightmare" })
-    Console.WriteLine($"  {word,-10} {engine.Predict(new WordOnly { Word = word }).Score,6:F2}");
+    Console.WriteLine($"  {word,-12} {engine.Predict(new WordOnly { Word = word }).Score,6:F2}");
 File.Delete(zipPath);
 
 static string SourceFolder([CallerFilePath] string path = "") => Path.GetDirectoryName(path)!;

@@ -9,10 +9,13 @@
 //   under the repo: versions are central, so a #:package line must NOT carry a version (NU1008), and the TorchSharp
 //   backend comes from Directory.Build.targets through UsesTorchBackend (TorchSharp-cpu by default, cuda with
 //   -p:TorchBackend=cuda), exactly as for the repo's apps and tests.
+// - File-based apps default to PublishAot=true, which also switches off dynamic code and reflection-based JSON under
+//   `dotnet run`; ML.NET needs both (it emits code for its row mappers), hence PublishAot=false.
 // - Outside this repository (a copy of this file on its own) use a packed MLNetTuning instead:
 //   #:package MLNetTuning@0.1.0 and #:package TorchSharp-cpu@0.107.0.
 #:project ../src/MLNetTuning/MLNetTuning.csproj
 #:property UsesTorchBackend=true
+#:property PublishAot=false
 
 using System.Diagnostics;
 using System.Runtime.CompilerServices;

@@ -6,7 +6,7 @@ namespace MLNetTuning.FrontDoor.Tests;
 /// Runs each notebook headless with dotnet-repl (the version in .config/dotnet-tools.json) against this run's pack.
 /// The committed notebooks reference <c>../artifacts/packages</c> and version 0.1.0, as a person packs them; the test
 /// runs a copy whose first code cell points at the run's pack folder and version instead, from the notebooks folder
-/// (so the notebooks' relative data paths hold).
+/// (so the notebooks' relative data paths hold). Set MLNETTUNING_NOTEBOOK_OUTPUTS to a folder to keep the executed notebooks.
 /// </summary>
 [Collection(FrontDoorCollection.Name)]
 public sealed class NotebookTests(PackedPackage package, ITestOutputHelper log)
@@ -33,6 +33,12 @@ public sealed class NotebookTests(PackedPackage package, ITestOutputHelper log)
             var result = ChildProcess.Dotnet(log, RepoPaths.Notebooks, TimeSpan.FromMinutes(8),
                 "tool", "run", "dotnet-repl", "--", "--run", copy, "--exit-after-run", "--output-path", output);
 
+            // CI or a person may keep the executed notebooks (they are the committed outputs' source).
+            if (Environment.GetEnvironmentVariable("MLNETTUNING_NOTEBOOK_OUTPUTS") is { Length: > 0 } keep && File.Exists(output))
+            {
+                Directory.CreateDirectory(keep);
+                File.Copy(output, Path.Combine(keep, notebook), overwrite: true);
+            }
             // dotnet-repl exits 2 when a cell failed; the failing cells' errors are in the output notebook.
             string failures = File.Exists(output) ? FailedCells(JsonNode.Parse(File.ReadAllText(output))!) : "(no output notebook was written)";
             Assert.True(result.ExitCode == 0, $"{notebook}: dotnet-repl exited {result.ExitCode}. Failing cells:\n{failures}\nOutput:\n{result.Tail(30)}");
