@@ -12,7 +12,7 @@
 // - File-based apps default to PublishAot=true, which also switches off dynamic code and reflection-based JSON under
 //   `dotnet run`; ML.NET needs both (it emits code for its row mappers), hence PublishAot=false.
 // - Outside this repository (a copy of this file on its own) use a packed MLNetTuning instead:
-//   #:package MLNetTuning@0.1.0 and #:package TorchSharp-cpu@0.107.0.
+//   #:package MLNetTuning@0.1.0 and #:package TorchSharp-cpu@0.107.0 (with PublishAot=false as here; not run by CI).
 #:project ../src/MLNetTuning/MLNetTuning.csproj
 #:property UsesTorchBackend=true
 #:property PublishAot=false
