@@ -26,8 +26,7 @@ internal static class EpochBench
         double used = padded.PeakGb - padded.BeforeGb;
         Console.WriteLine($"Peak memory while training with fixed padding (the largest batches): {used:F2} GB above the process before Fit " +
             $"(after a warm-up Fit, so libtorch's code and kernels are already resident); estimate {estimate.TotalGb:F2} GB " +
-            $"({estimate.Describe()}): ratio **{used / estimate.TotalGb:F2}**. The measured figure also holds the pretrained " +
-            $"checkpoint that Fit loads beside the model ({estimate.WeightsGb:F2} GB).");
+            $"({estimate.Describe()}): ratio **{used / estimate.TotalGb:F2}**.");
         return 0;
 
         EpochResult Child(string padding)
