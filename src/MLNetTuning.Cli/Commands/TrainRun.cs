@@ -1,3 +1,4 @@
+using MLNetTuning.IO;
 using System.CommandLine;
 using System.Diagnostics;
 using Microsoft.ML;

@@ -1,3 +1,4 @@
+using MLNetTuning.IO;
 using System.IO.Compression;
 using System.Text.Json;
 using Microsoft.ML;

@@ -1,3 +1,4 @@
+using MLNetTuning.IO;
 using ScottPlot;
 
 namespace MLNetTuning.Cli.Reports;

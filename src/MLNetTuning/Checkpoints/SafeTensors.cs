@@ -341,27 +341,7 @@ internal static partial class SafeTensors
     }
 
     /// <summary>Writes through <paramref name="write"/> into a temp file beside <paramref name="path"/>, then renames it over the target.</summary>
-    internal static void WriteAtomically(string path, Action<FileStream> write)
-    {
-        string fullPath = Path.GetFullPath(path);
-        string directory = Path.GetDirectoryName(fullPath)!;
-        Directory.CreateDirectory(directory);
-        string temp = Path.Combine(directory, $".{Path.GetFileName(fullPath)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
-            {
-                write(stream);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, fullPath, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(temp); } catch (IOException) { /* the original failure matters more */ }
-            throw;
-        }
-    }
+    internal static void WriteAtomically(string path, Action<FileStream> write) => IO.AtomicFile.WriteStream(path, write);
 
     private static bool IsConvertibleFloat(ScalarType dtype) =>
         dtype is ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16;

@@ -19,16 +19,6 @@ internal static class ModelFiles
         string directory = Path.GetDirectoryName(fullPath)!;
         if (!Directory.Exists(directory))
             throw new DirectoryNotFoundException($"Cannot save the model to '{fullPath}': folder '{directory}' does not exist.");
-        // Same folder, so the final rename stays on one file system and is atomic.
-        string temp = Path.Combine(directory, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            ml.Model.Save(model, inputSchema, temp);
-            File.Move(temp, fullPath, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
+        IO.AtomicFile.Write(fullPath, temp => ml.Model.Save(model, inputSchema, temp));
     }
 }

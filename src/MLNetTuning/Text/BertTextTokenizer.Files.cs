@@ -140,23 +140,7 @@ internal sealed partial class BertTextTokenizer
         return specialTokens;
     }
 
-    private static void WriteAtomically(string path, Action<Stream> write)
-    {
-        string temporary = $"{path}.{Guid.NewGuid():N}.tmp";
-        try
-        {
-            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write))
-            {
-                write(stream);
-            }
-
-            File.Move(temporary, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temporary)) File.Delete(temporary);
-        }
-    }
+    private static void WriteAtomically(string path, Action<Stream> write) => IO.AtomicFile.WriteStream(path, stream => write(stream));
 
     private static string?[] ReadVocabLines(Stream stream)
     {
