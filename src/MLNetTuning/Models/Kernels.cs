@@ -75,7 +75,8 @@ internal static class FastDropout
     {
         if (!training || p <= 0) return input;
         using var scope = NewDisposeScope();
-        int threshold = (int)Math.Round(p * 65536);
+        // At most 65535, so that at least one draw in 65536 is kept and the scale stays finite for p just below 1.
+        int threshold = Math.Min(65535, (int)Math.Round(p * 65536));
         var keep = KeepMask(input.shape, threshold).to(input.device);
         // Multiplying by a bool mask keeps the 1-byte mask (not a float copy) for the backward pass.
         return input.mul(keep).mul_(65536.0 / (65536 - threshold)).MoveToOuterDisposeScope();
