@@ -113,10 +113,14 @@ internal static class FineTuneLoop
                     weighted.backward();
                     stepLoss += weighted.item<float>();
                 }
-                if (options.MaxGradientNorm > 0) nn.utils.clip_grad_norm_(trainable, options.MaxGradientNorm);
-                optimizer.Step();
-                // Flush the gradients as soon as the step is taken; their memory is not needed until the next backward.
-                optimizer.ZeroGrad();
+                using (NewDisposeScope())
+                {
+                    // The scope frees every handle the clip and the step take (gradients, norms) at the end of the step.
+                    if (options.MaxGradientNorm > 0) nn.utils.clip_grad_norm_(trainable, options.MaxGradientNorm);
+                    optimizer.Step();
+                    // Flush the gradients as soon as the step is taken; their memory is not needed until the next backward.
+                    optimizer.ZeroGrad();
+                }
 
                 state.Step++;
                 state.ExamplesSeen += groupExamples;
@@ -160,7 +164,8 @@ internal static class FineTuneLoop
             {
                 control.ShouldSaveBest = false;
                 DisposeAll(bestWeights);
-                bestWeights = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+                using (no_grad())
+                    bestWeights = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone().DetachFromDisposeScope());
             }
             model.train();
         }

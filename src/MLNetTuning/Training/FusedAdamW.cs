@@ -69,11 +69,14 @@ internal sealed class FusedAdamW : IFineTuneOptimizer
         float correction1 = 1 - MathF.Pow(_beta1, _step), correction2 = 1 - MathF.Pow(_beta2, _step);
         float stepSize = (float)LearningRate / correction1, rootCorrection2 = MathF.Sqrt(correction2);
         var work = new List<(IntPtr Values, IntPtr Grads, IntPtr Mean, IntPtr Variance, long Count, float Decay)>();
-        var keepAlive = new List<Tensor>();
+        // Every read of Parameter.grad makes a new native handle that keeps the gradient's storage alive until it is disposed.
+        // Left to the finalizer (which rarely runs: the managed object is small), each step kept a full gradient set alive.
+        var handles = new List<Tensor>();
         foreach (var (parameter, mean, variance, weightDecay) in _parameters)
         {
             if (parameter.grad is not { } grad) continue;
-            if (!grad.is_contiguous()) keepAlive.Add(grad = grad.contiguous());
+            handles.Add(grad);
+            if (!grad.is_contiguous()) handles.Add(grad = grad.contiguous());
             work.Add((Pointer(parameter), Pointer(grad), Pointer(mean), Pointer(variance), parameter.numel(), 1 - (float)LearningRate * weightDecay));
         }
         // Chunks of 64 K elements spread the large embedding matrix and the many small vectors evenly over the cores.
@@ -88,7 +91,7 @@ internal sealed class FusedAdamW : IFineTuneOptimizer
                 new Span<float>((float*)w.Mean + start, count), new Span<float>((float*)w.Variance + start, count),
                 w.Decay, stepSize, rootCorrection2);
         });
-        foreach (var t in keepAlive) t.Dispose();
+        foreach (var handle in handles) handle.Dispose();
     }
 
     private void Update(Span<float> values, ReadOnlySpan<float> grads, Span<float> mean, Span<float> variance, float decay, float stepSize, float rootCorrection2)
@@ -153,7 +156,18 @@ internal sealed class TorchAdamW(TorchSharp.Modules.AdamW optimizer) : IFineTune
         set { foreach (var group in optimizer.ParamGroups) group.LearningRate = value; }
     }
 
-    public void Step() => optimizer.step();
-    public void ZeroGrad() => optimizer.zero_grad();
+    // TorchSharp's step and zero_grad read Parameter.grad, a new native handle per call: the scope frees them now, not at finalization.
+    public void Step()
+    {
+        using var scope = NewDisposeScope();
+        optimizer.step();
+    }
+
+    public void ZeroGrad()
+    {
+        using var scope = NewDisposeScope();
+        optimizer.zero_grad();
+    }
+
     public void Dispose() => optimizer.Dispose();
 }
