@@ -105,12 +105,12 @@ internal static partial class AtomicFolder
         if (result == 0) return true;
         int errno = Marshal.GetLastPInvokeError();
         if (IsUnsupported(errno)) return false;
-        throw new IOException($"Could not swap the folder '{a}' into '{b}': {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}). " +
-            $"Check that both are on a writable file system; '{a}' holds the new content and can be deleted.");
+        throw new IOException($"Could not swap the new folder '{a}' in for '{b}': {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}). " +
+            $"'{b}' is unchanged; check that both exist and that their parent folder is writable.");
     }
 
     /// <summary>Turned off once the C library is found to lack the call, so later swaps go straight to the fallback.</summary>
-    internal static bool ExchangeSupported { get; set; } = OperatingSystem.IsLinux() || OperatingSystem.IsMacOS();
+    internal static bool ExchangeSupported { get; private set; } = OperatingSystem.IsLinux() || OperatingSystem.IsMacOS();
 
     private const int AtFdCwd = -100;
     private const uint RenameExchange = 2;   // linux/fs.h
