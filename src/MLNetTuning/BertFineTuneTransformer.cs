@@ -41,15 +41,23 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
 
     /// <summary>
     /// Writes the fine-tuned model as a Hugging Face folder (config.json with labels, model.safetensors, tokenizer files),
-    /// loadable by <c>AutoModelForSequenceClassification.from_pretrained</c> in Python and by this library. The folder is
-    /// replaced whole, only once the new one is complete.
+    /// loadable by <c>AutoModelForSequenceClassification.from_pretrained</c> in Python and by this library. Its head gives
+    /// what this transformer gives: multiclass logits whose softmax is <c>Score</c>; for regression one output equal to
+    /// <c>Score</c>, in label units (the label standardisation used in training is folded into the head); for binary two
+    /// logits [0, <c>Score</c>] (problem_type single_label_classification, id2label "False" and "True"), whose softmax is
+    /// [1 − <c>Probability</c>, <c>Probability</c>]. The model in memory is not changed. The target folder is replaced whole,
+    /// only once the new one is complete; on Linux and macOS the swap is atomic, so the path always holds the old folder or
+    /// the new one.
     /// </summary>
     /// <param name="folder">The target folder.</param>
-    public void ExportHuggingFaceFolder(string folder)
+    /// <exception cref="IOException"><paramref name="folder"/> names a file, or the folder cannot be written.</exception>
+    public void ExportHuggingFaceFolder(string folder) => ExportHuggingFaceFolder(folder, binaryClassNames: null);
+
+    /// <summary>As <see cref="ExportHuggingFaceFolder(string)"/>, with the binary class names (negative, positive) when the caller knows them.</summary>
+    internal void ExportHuggingFaceFolder(string folder, IReadOnlyList<string>? binaryClassNames)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(folder);
-        var model = _mapping.Model;
-        HuggingFaceFolder.Save(folder, model.Config, model.Model.state_dict(), model.Tokenizer);
+        HuggingFaceExport.Save(folder, _mapping.Model, binaryClassNames);
     }
 
     /// <inheritdoc/>

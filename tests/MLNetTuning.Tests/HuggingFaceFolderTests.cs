@@ -333,30 +333,4 @@ public sealed class HuggingFaceFolderTests : IDisposable
         }
         finally { Directory.Delete(Path.GetDirectoryName(folder)!, recursive: true); }
     }
-
-    [Fact]
-    public void SwapIn_ReplacesTheTarget_AndRemovesTheRetiredFolder()
-    {
-        string staging = Directory.CreateDirectory(Path.Combine(_parent, ".staging")).FullName;
-        File.WriteAllText(Path.Combine(staging, "new.txt"), "new");
-        Directory.CreateDirectory(Target);
-        File.WriteAllText(Path.Combine(Target, "old.txt"), "old");
-
-        HuggingFaceFolder.SwapIn(staging, Target);
-
-        Assert.Equal([Path.Combine(Target, "new.txt")], Directory.GetFiles(Target));
-        Assert.Equal([Target], Directory.GetFileSystemEntries(_parent));
-    }
-
-    [Fact]
-    public void SwapIn_WhenTheMoveFails_PutsTheOldFolderBack()
-    {
-        Directory.CreateDirectory(Target);
-        File.WriteAllText(Path.Combine(Target, "old.txt"), "old");
-
-        Assert.ThrowsAny<IOException>(() => HuggingFaceFolder.SwapIn(Path.Combine(_parent, "no-such-staging"), Target));
-
-        Assert.Equal("old", File.ReadAllText(Path.Combine(Target, "old.txt")));
-        Assert.Equal([Target], Directory.GetFileSystemEntries(_parent));
-    }
 }

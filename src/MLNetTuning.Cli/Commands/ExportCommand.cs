@@ -15,8 +15,9 @@ internal static class ExportCommand
         var command = new Command("export", "Write a model zip as a Hugging Face folder, loadable by transformers' from_pretrained and by MLNetTuning.") { modelPath, folder };
         command.SetAction(result =>
         {
-            var (model, _) = ModelFile.Load(new MLContext(seed: 1), result.GetValue(modelPath)!, "model");
-            using (model) model.ExportHuggingFaceFolder(result.GetValue(folder)!);
+            var (model, info) = ModelFile.Load(new MLContext(seed: 1), result.GetValue(modelPath)!, "model");
+            // The binary class names come from the training file (kept in the zip by train), as predict and evaluate show them.
+            using (model) model.ExportHuggingFaceFolder(result.GetValue(folder)!, info.Task == BertTask.BinaryClassification ? info.ClassNames : null);
             host.Out.WriteLine($"Exported {result.GetValue(modelPath)} to {result.GetValue(folder)}.");
             return ExitCodes.Success;
         });

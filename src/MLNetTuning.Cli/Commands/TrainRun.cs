@@ -124,7 +124,8 @@ internal sealed class TrainRun(CliHost host, TrainCommand symbols, ParseResult r
         host.Out.WriteLine($"Saved {modelPath} ({new FileInfo(modelPath).Length / 1e6:F1} MB).");
         if (result.GetValue(symbols.ExportHuggingFace) is { } exportFolder)
         {
-            model.ExportHuggingFaceFolder(exportFolder);
+            // The file's own class names (ham/spam), which the bool label of the model no longer carries.
+            model.ExportHuggingFaceFolder(exportFolder, scheme.Task == BertTask.BinaryClassification ? scheme.ClassNames : null);
             host.Out.WriteLine($"Exported the Hugging Face folder {exportFolder}.");
         }
 

@@ -1,3 +1,4 @@
+using MLNetTuning.IO;
 using MLNetTuning.Models;
 using MLNetTuning.Pretrained;
 using MLNetTuning.Text;
@@ -28,49 +29,19 @@ internal static class HuggingFaceFolder
 
     /// <summary>
     /// Writes <paramref name="stateDict"/> (Hugging Face names), the config and the tokenizer so that both this library and
-    /// Python's <c>from_pretrained</c> load them. The folder is written beside the target and swapped in whole, so a failure
-    /// leaves any earlier folder as it was.
+    /// Python's <c>from_pretrained</c> load them. The folder is written beside the target and swapped in whole
+    /// (<see cref="AtomicFolder"/>), so a failure leaves any earlier folder as it was.
     /// </summary>
     public static void Save(string folder, BertConfig config, IEnumerable<KeyValuePair<string, Tensor>> stateDict, BertTextTokenizer tokenizer,
         ScalarType? floatDType = null)
     {
-        folder = Path.GetFullPath(folder);
-        if (File.Exists(folder)) throw new IOException($"Cannot export a model folder to '{folder}': a file of that name exists.");
-        string parent = Path.GetDirectoryName(folder)!;
-        Directory.CreateDirectory(parent);
-        string staging = Path.Combine(parent, $".{Path.GetFileName(folder)}.{Guid.NewGuid():N}.tmp");
-        Directory.CreateDirectory(staging);
-        try
+        AtomicFolder.Write(folder, staging =>
         {
             var json = config.ToJson();
             json["torch_dtype"] = (floatDType ?? ScalarType.Float32) switch { ScalarType.Float16 => "float16", ScalarType.BFloat16 => "bfloat16", _ => "float32" };
             File.WriteAllText(Path.Combine(staging, ConfigFile), json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
             SafeTensors.SaveFolderWeights(staging, stateDict.ToDictionary(kv => kv.Key, kv => kv.Value), floatDType);
             tokenizer.Save(staging);
-            SwapIn(staging, folder);
-        }
-        catch
-        {
-            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
-            throw;
-        }
-    }
-
-    /// <summary>Replaces <paramref name="target"/> with <paramref name="staging"/>; the old folder is removed only once the new one is in place.</summary>
-    internal static void SwapIn(string staging, string target)
-    {
-        string? retired = null;
-        if (Directory.Exists(target))
-        {
-            retired = Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.old");
-            Directory.Move(target, retired);
-        }
-        try { Directory.Move(staging, target); }
-        catch
-        {
-            if (retired is not null) Directory.Move(retired, target);
-            throw;
-        }
-        if (retired is not null) Directory.Delete(retired, recursive: true);
+        });
     }
 }

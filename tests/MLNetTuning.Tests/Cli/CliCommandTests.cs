@@ -118,4 +118,28 @@ public sealed class CliCommandTests(CliTrainedModelFixture trained, ITestOutputH
         Assert.Equal(["spam", "work"], loaded.Config.Labels);
         Assert.Equal(32, loaded.Config.HiddenSize);
     }
+
+    [Fact]
+    public void Binary_TrainWithExportHf_AndExport_NameBothClassesFromTheData()
+    {
+        string folder = Directory.CreateDirectory(Path.Combine(trained.Folder, "binary")).FullName;
+        string model = Path.Combine(folder, "model.zip"), trainExport = Path.Combine(folder, "hf-train"), laterExport = Path.Combine(folder, "hf-export");
+        var train = CliRunner.Run(["train", trained.TrainPath, "--task", "binary", "--positive-class", "spam", "--train-rows", "48",
+            "--output", model, "--report", Path.Combine(folder, "report"), "--export-hf", trainExport, .. CliRunner.TinyTraining(trained.TinyModel)]);
+        output.WriteLine(train.ToString());
+        Assert.Equal(0, train.ExitCode);
+        var export = CliRunner.Run(["export", model, laterExport]);
+        Assert.Equal(0, export.ExitCode);
+
+        foreach (var exported in new[] { trainExport, laterExport })
+        {
+            // As Python's pipeline("text-classification") reads it: softmax over two logits, named by id2label.
+            var config = JsonNode.Parse(File.ReadAllText(Path.Combine(exported, "config.json")))!;
+            Assert.Equal("single_label_classification", (string?)config["problem_type"]);
+            Assert.Equal("work", (string?)config["id2label"]!["0"]);
+            Assert.Equal("spam", (string?)config["id2label"]!["1"]);
+            using var loaded = ModelResolver.Load(exported);
+            Assert.Equal(["work", "spam"], loaded.Config.Labels);
+        }
+    }
 }
