@@ -318,6 +318,23 @@ public sealed class BertFineTuneEstimatorTests(TinyBertFixture tiny, ITestOutput
     }
 
     [Fact]
+    public void DisposingAnEngineWhileAnotherScores_WaitsForTheForwardPass_InAChildProcess()
+    {
+        // A dispose that freed the weights under a running forward pass crashes the process, so the race runs in a child.
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(TextData.SpamOrWork(32, seed: 12));
+        var options = TextData.Options(tiny.Folder, BertTask.BinaryClassification, epochs: 1);
+        options.MaxSequenceLength = 128;
+        using var model = ml.BinaryClassification.Trainers.BertFineTune(options).Fit(data);
+        string zip = Path.Combine(_scratch, "race.zip");
+        ml.Model.Save(model, data.Schema, zip);
+
+        var result = ZipLoaderProcess.RunRaw(TimeSpan.FromMinutes(3), "--dispose-race", zip, "20");
+        Assert.True(result.ExitCode == 0, $"the child exited {result.ExitCode}:\n{result.Output}");
+        Assert.Equal(20, result.Output.Split('\n').Count(l => l.EndsWith("then ObjectDisposedException", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public void Transform_IsLazy_AndScoresInBatchesAsTheCursorMoves()
     {
         var run = tiny.Multiclass;

@@ -90,6 +90,46 @@ public sealed class EstimatorErrorTests(TinyBertFixture tiny) : IDisposable
     }
 
     [Fact]
+    public void EmptyTrainingSetBeforeMapValueToKey_SaysThereAreNoRows()
+    {
+        // The usual multiclass pipeline: MapValueToKey fitted on no rows makes a key type of no classes.
+        var empty = _ml.Data.LoadFromEnumerable(Array.Empty<TopicRow>());
+        var error = Assert.ThrowsAny<ArgumentException>(() =>
+            _ml.Transforms.Conversion.MapValueToKey("Label").Append(new BertFineTuneEstimator(_ml, Options(BertTask.MulticlassClassification))).Fit(empty));
+        Assert.Contains("training data has no rows", error.Message);
+    }
+
+    [Fact]
+    public void ValidationFractionThatTakesEveryRow_SaysNoTrainingRowsAreLeft()
+    {
+        var options = Options(BertTask.Regression);
+        options.ValidationFraction = 0.9f;
+        var error = Assert.ThrowsAny<ArgumentException>(() => new BertFineTuneEstimator(_ml, options).Fit(_ml.Data.LoadFromEnumerable(TextData.GreatCount(1, seed: 3))).Dispose());
+        Assert.Contains("ValidationFraction", error.Message);
+        Assert.Contains("no training rows", error.Message);
+    }
+
+    [Theory]
+    [InlineData(BertTask.MulticlassClassification)]
+    [InlineData(BertTask.BinaryClassification)]
+    [InlineData(BertTask.Regression)]
+    public void EmptyTrainingFile_SaysThereAreNoRows(BertTask task)
+    {
+        // A file with a header and no rows, loaded as a user loads a TSV.
+        string file = Path.Combine(_scratch, "empty.tsv");
+        File.WriteAllText(file, "Text\tLabel\n");
+        var labelKind = task switch { BertTask.BinaryClassification => Microsoft.ML.Data.DataKind.Boolean, BertTask.Regression => Microsoft.ML.Data.DataKind.Single, _ => Microsoft.ML.Data.DataKind.String };
+        var empty = _ml.Data.LoadFromTextFile(file, [new("Text", Microsoft.ML.Data.DataKind.String, 0), new("Label", labelKind, 1)], hasHeader: true);
+        var options = Options(task);
+        options.ValidationFraction = 0.2f;
+        IEstimator<ITransformer> pipeline = task == BertTask.MulticlassClassification
+            ? _ml.Transforms.Conversion.MapValueToKey("Label").Append(_ml.MulticlassClassification.Trainers.BertFineTune(options))
+            : new BertFineTuneEstimator(_ml, options);
+        var error = Assert.ThrowsAny<ArgumentException>(() => pipeline.Fit(empty));
+        Assert.Contains("training data has no rows", error.Message);
+    }
+
+    [Fact]
     public void MaxSequenceLengthBeyondTheModelsPositions_NamesTheOptionAndTheLimit()
     {
         var options = Options();
@@ -145,7 +185,9 @@ public sealed class EstimatorErrorTests(TinyBertFixture tiny) : IDisposable
         options.ValidationSet = _ml.Data.LoadFromEnumerable(TextData.Topics(12, seed: 39));
         var model = _ml.Transforms.Conversion.MapValueToKey("Label").Append(new BertFineTuneEstimator(_ml, options)).Fit(train);
         var evaluation = Assert.Single(model.LastTransformer.History.Evaluations);
-        Assert.InRange(evaluation.Metrics["Accuracy"], 0, 1);
+        // The raw class names were mapped to the training keys: the pipeline's own MapValueToKey and ML.NET's evaluator agree.
+        var measured = _ml.MulticlassClassification.Evaluate(model.Transform(options.ValidationSet));
+        Assert.Equal(measured.MicroAccuracy, evaluation.Metrics["Accuracy"], 5);
         model.LastTransformer.Dispose();
 
         options.ValidationSet = _ml.Data.LoadFromEnumerable(TextData.Topics(12, seed: 39).Select(r => { r.Label = r.Label == "mood" ? "weather" : r.Label; return r; }).ToArray());

@@ -7,6 +7,9 @@ using Microsoft.ML.Data;
 // data.tsv: tab-separated, one header line, columns in the order of the model's saved input schema (a known-size
 // vector takes that many fields). Prints {"columns": [...], "rows": [{column: value}]} for the named output columns
 // (default: Score and, when present, PredictedLabel). Key columns print their KeyValues name.
+// Or: MLNetTuning.ZipLoader --dispose-race <model.zip> <rounds> (see DisposeRace.cs).
+if (args is ["--dispose-race", string raceZip, string rounds])
+    return DisposeRace.Run(raceZip, int.Parse(rounds, System.Globalization.CultureInfo.InvariantCulture));
 if (args.Length < 2)
 {
     Console.Error.WriteLine("Usage: MLNetTuning.ZipLoader <model.zip> <data.tsv> [column...]");

@@ -59,8 +59,12 @@ internal sealed class BertEmbedder(BertModel encoder, BertTextTokenizer tokenize
 
     public void Dispose()
     {
-        if (_disposed) return;
-        encoder.Dispose();
-        _disposed = true;
+        // Waits for a forward pass in progress on another thread (a PredictionEngine's Dispose frees the shared model).
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            encoder.Dispose();
+        }
     }
 }

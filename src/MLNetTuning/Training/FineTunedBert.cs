@@ -67,11 +67,16 @@ internal sealed class FineTunedBert : IDisposable
         return [.. examples];
     }
 
+    /// <summary>Frees the weights once any forward pass in progress has finished; later scoring throws ObjectDisposedException.</summary>
     public void Dispose()
     {
-        if (_disposed) return;
-        _model.Dispose();
-        _disposed = true;
+        // A PredictionEngine disposed on one thread disposes the model that another engine may be scoring with right now.
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _model.Dispose();
+        }
     }
 }
 
@@ -112,7 +117,13 @@ internal static class FineTuneSession
                     "Every validation label must be one of the training classes: remove those rows or add examples of their classes to the training data.");
         }
         else if (options.ValidationFraction > 0)
+        {
+            int rows = train.Count;
             (train, validation) = train.Split(options.ValidationFraction, options.Task != BertTask.Regression, new Random(seed));
+            if (train.Count == 0)
+                throw new ArgumentException($"BertFineTuneOptions.ValidationFraction is {options.ValidationFraction}, which holds out all {rows} labelled rows of the training data, leaving no training rows. " +
+                    "Give more rows, a smaller ValidationFraction, or a separate ValidationSet.", nameof(options));
+        }
 
         using var pretrained = ModelResolver.Load(options.Model);
         var config = TaskConfig(pretrained.Config, options, classNames, trainData);
