@@ -33,6 +33,12 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
     /// <summary>The class names, in key order (multiclass), or empty.</summary>
     public IReadOnlyList<string> ClassNames => Task == BertTask.MulticlassClassification ? _mapping.Model.Labels : [];
 
+    /// <summary>
+    /// The number format it scores in: the <see cref="BertFineTuneOptions.Precision"/> it was trained with, which the model zip
+    /// keeps, except that a Bf16 model scores in Fp32 on a CPU without bfloat16 instructions.
+    /// </summary>
+    public NumericPrecision Precision => _mapping.Model.Precision;
+
     /// <summary>The loss curve and the validation metrics of every evaluation, for plots and reports.</summary>
     public TrainingHistory History => _mapping.Model.History;
 
@@ -94,7 +100,10 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
         private const string HistoryEntry = "TrainingHistory.json";
 
         public static ModelFormat ModelFormat { get; } = new(
-            Signature: "BERTFINE", LoaderSignature, typeof(BertFineTuneTransformer).Assembly, Version: 0x00010001, OldestReadableVersion: 0x00010001);
+            Signature: "BERTFINE", LoaderSignature, typeof(BertFineTuneTransformer).Assembly, Version: VersionWithPrecision, OldestReadableVersion: 0x00010001);
+
+        // v1.2 adds the precision after the label scaling; a v1.1 zip scores in Fp32, as it was trained.
+        private const uint VersionWithPrecision = 0x00010002;
 
         public Mapping(FineTunedBert model, string textColumn, string? secondTextColumn) : base(ModelFormat, model.ScoringBatchSize)
         {
@@ -116,8 +125,8 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
 
         protected internal override IBatchMapper CreateBatchMapper() => new Mapper(this);
 
-        // Layout v1: main stream = task, columns, lengths, label scaling; the model as a Hugging Face folder in one entry;
-        // the training history as JSON.
+        // Layout v1.2: main stream = task, columns, lengths, label scaling, precision; the model as a Hugging Face folder in
+        // one entry; the training history as JSON.
         protected override void SaveModel(ModelWriter writer)
         {
             writer.Writer.Write((int)Model.Task);
@@ -127,6 +136,7 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
             writer.Writer.Write(Model.ScoringBatchSize);
             writer.Writer.Write(Model.Adapter.LabelMean);
             writer.Writer.Write(Model.Adapter.LabelScale);
+            writer.Writer.Write((int)Model.Precision);
             EmbeddedFolder.WriteModel(writer, ModelEntry, Model.Config, Model.Model.state_dict(), Model.Tokenizer);
             writer.WriteBinaryStream(HistoryEntry, w => w.Write(HistoryJson.Serialize(Model.History)));
         }
@@ -141,11 +151,16 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
             int batchSize = reader.Reader.ReadInt32();
             float labelMean = reader.Reader.ReadSingle();
             float labelScale = reader.Reader.ReadSingle();
+            var precision = reader.VersionWritten >= VersionWithPrecision ? (NumericPrecision)reader.Reader.ReadInt32() : NumericPrecision.Fp32;
+            if (!Enum.IsDefined(precision)) throw new InvalidDataException($"The model zip names an unknown precision ({(int)precision}); it was written by a newer MLNetTuning.");
             TrainingHistory history = new();
             reader.ReadBinaryStream(HistoryEntry, r => history = HistoryJson.Deserialize(r.ReadString()));
             using var pretrained = EmbeddedFolder.ReadModel(reader, ModelEntry);
             var model = new BertForSequenceClassification(pretrained.Config);
             pretrained.LoadSequenceClassifierInto(model);
+            // Score as trained: a Bf16 model's weights were tuned through bf16 products. Where the CPU cannot, Fp32 is closer
+            // than emulated bf16 and faster; ML.NET gives a loader no log, so the Precision property is where that shows.
+            model.Precision = TorchPrecision.Resolve(precision, CPU, _ => { }, activity: "scoring");
             var fine = new FineTunedBert(model, pretrained.Tokenizer, task, maxLength, batchSize, labelMean, labelScale, history, CPU);
             return new Mapping(fine, textColumn, secondTextColumn);
         }

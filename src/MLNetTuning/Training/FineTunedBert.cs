@@ -39,6 +39,9 @@ internal sealed class FineTunedBert : IDisposable
     public TrainingHistory History { get; }
     public Device Device { get; }
 
+    /// <summary>The number format the model scores in (what it trained in, unless this CPU lacks bfloat16 instructions).</summary>
+    public NumericPrecision Precision => Model.Precision;
+
     /// <summary>Class names (multiclass), in key order.</summary>
     public IReadOnlyList<string> Labels => Config.Labels;
 

@@ -62,15 +62,18 @@ internal static class TorchDevices
 /// <summary>Decides whether bfloat16 mixed precision can run here, falling back to float32 with a warning where it cannot.</summary>
 internal static class TorchPrecision
 {
-    public static NumericPrecision Resolve(NumericPrecision requested, Device device, Action<string> warn, Func<string?>? cpuFlags = null)
+    public static NumericPrecision Resolve(NumericPrecision requested, Device device, Action<string> warn, Func<string?>? cpuFlags = null, string activity = "training")
     {
         if (requested != NumericPrecision.Bf16 || device.type != TorchSharp.DeviceType.CPU) return requested;
         // Without bfloat16 instructions libtorch emulates bf16 products, which is slower than float32 and no more accurate.
-        var flags = (cpuFlags ?? ReadCpuFlags)() ?? "";
-        if (flags.Split(' ', '\t').Any(f => f is "avx512_bf16" or "amx_bf16")) return requested;
-        warn("BertFineTuneOptions.Precision is Bf16, but this CPU has no bfloat16 instructions (avx512_bf16 or amx_bf16 in /proc/cpuinfo); training in Fp32 instead.");
+        if (CpuHasBf16(cpuFlags)) return requested;
+        warn($"BertFineTuneOptions.Precision is Bf16, but this CPU has no bfloat16 instructions (avx512_bf16 or amx_bf16 in /proc/cpuinfo); {activity} in Fp32 instead.");
         return NumericPrecision.Fp32;
     }
+
+    /// <summary>Whether the CPU has bfloat16 matrix instructions (AVX512-BF16 or AMX-BF16); reads no torch state.</summary>
+    public static bool CpuHasBf16(Func<string?>? cpuFlags = null) =>
+        ((cpuFlags ?? ReadCpuFlags)() ?? "").Split(' ', '\t').Any(f => f is "avx512_bf16" or "amx_bf16");
 
     private static string? ReadCpuFlags()
     {
