@@ -152,7 +152,7 @@ internal sealed class TrainRun(CliHost host, TrainCommand symbols, ParseResult r
             var (setName, source, view, rows) = testView is not null
                 ? ("test set", $"'{testSource}'", testView, test!.Count)
                 : ("validation set", validationSource!, options.ValidationSet!, validation!.Count);
-            var fineTuned = testResult is not null && testView is not null ? testResult : Evaluation.Evaluate(ml, model, view, scheme, rows);
+            var fineTuned = testResult ?? Evaluation.Evaluate(ml, model, view, scheme, rows);
             var classic = Evaluation.Evaluate(ml, fitted.Model, view, scheme, rows);
             comparison = new ModelComparison(setName, source, rows,
             [
