@@ -32,6 +32,7 @@ public sealed class ConsumerTests(PackedPackage package, ITestOutputHelper log)
             // The app restored MLNetTuning from the pack of this run, not some other copy.
             Assert.True(File.Exists(Path.Combine(app, "obj", "project.assets.json")));
             Assert.Contains($"\"MLNetTuning/{pack.Version}\"", File.ReadAllText(Path.Combine(app, "obj", "project.assets.json")));
+            pack.CheckRestoredCopy();
             log.WriteLine($"Consumer restore, build and run: {result.Elapsed.TotalSeconds:F0} s.");
         }
         finally

@@ -3,16 +3,14 @@ using System.Text.Json.Nodes;
 namespace MLNetTuning.FrontDoor.Tests;
 
 /// <summary>
-/// Runs each notebook headless with dotnet-repl (the version in .config/dotnet-tools.json) against this run's pack.
-/// The committed notebooks reference <c>../artifacts/packages</c> and version 0.1.0, as a person packs them; the test
-/// runs a copy whose first code cell points at the run's pack folder and version instead, from the notebooks folder
-/// (so the notebooks' relative data paths hold). Set MLNETTUNING_NOTEBOOK_OUTPUTS to a folder to keep the executed notebooks.
+/// Runs each committed notebook unmodified with dotnet-repl (the version in .config/dotnet-tools.json), from the notebooks
+/// folder, exactly as notebooks/README.md documents: the run's pack is in artifacts/packages at the project's version, and
+/// notebooks/nuget.config makes that folder a package source. Set MLNETTUNING_NOTEBOOK_OUTPUTS to a folder to keep the
+/// executed notebooks.
 /// </summary>
 [Collection(FrontDoorCollection.Name)]
 public sealed class NotebookTests(PackedPackage package, ITestOutputHelper log)
 {
-    internal const string CommittedFeedLine = "#i \"nuget: ../artifacts/packages\"";
-    internal const string CommittedPackageLine = "#r \"nuget: MLNetTuning, 0.1.0\"";
     private static readonly Lock ToolRestoreLock = new();
     private static bool s_toolRestored;
 
@@ -23,15 +21,16 @@ public sealed class NotebookTests(PackedPackage package, ITestOutputHelper log)
     public void Notebook_RunsHeadless_WithoutAFailingCell(string notebook, string expectedOutput)
     {
         var pack = package.Get(log);
+        string committed = Path.Combine(RepoPaths.Notebooks, notebook);
+        CheckReferencesPack(File.ReadAllText(committed), pack, notebook);
         RestoreTools();
         string folder = Directory.CreateTempSubdirectory("mlnt-notebook").FullName;
         try
         {
-            string copy = Path.Combine(folder, notebook), output = Path.Combine(folder, "out.ipynb");
-            File.WriteAllText(copy, PointAtPack(File.ReadAllText(Path.Combine(RepoPaths.Notebooks, notebook)), pack, notebook));
-
+            string output = Path.Combine(folder, "out.ipynb");
+            // The README's command, with the committed file itself; only the output goes elsewhere.
             var result = ChildProcess.Dotnet(log, RepoPaths.Notebooks, TimeSpan.FromMinutes(8),
-                "tool", "run", "dotnet-repl", "--", "--run", copy, "--exit-after-run", "--output-path", output);
+                "tool", "run", "dotnet-repl", "--", "--run", notebook, "--exit-after-run", "--output-path", output);
 
             // CI or a person may keep the executed notebooks (they are the committed outputs' source).
             if (Environment.GetEnvironmentVariable("MLNETTUNING_NOTEBOOK_OUTPUTS") is { Length: > 0 } keep && File.Exists(output))
@@ -45,6 +44,8 @@ public sealed class NotebookTests(PackedPackage package, ITestOutputHelper log)
             Assert.Equal("", failures);
             string text = AllOutputText(JsonNode.Parse(File.ReadAllText(output))!);
             Assert.True(text.Contains(expectedOutput, StringComparison.Ordinal), $"{notebook}: no cell printed '{expectedOutput}'.");
+            // The kernel ran this run's pack, not a copy of the same version left in NuGet's cache by an earlier one.
+            pack.CheckRestoredCopy();
             log.WriteLine($"{notebook}: {result.Elapsed.TotalSeconds:F0} s.");
         }
         finally
@@ -53,28 +54,21 @@ public sealed class NotebookTests(PackedPackage package, ITestOutputHelper log)
         }
     }
 
-    /// <summary>The notebook's JSON with the package reference lines of its first code cell pointing at <paramref name="pack"/>.</summary>
-    internal static string PointAtPack(string notebookJson, PackResult pack, string name)
+    /// <summary>
+    /// The committed notebook's first code cell references MLNetTuning at the version the documented pack makes, and
+    /// takes its feed from nuget.config only: the kernel rejects a relative <c>#i "nuget: ../..."</c> ("Invalid URI").
+    /// </summary>
+    internal static void CheckReferencesPack(string notebookJson, PackResult pack, string name)
     {
         var notebook = JsonNode.Parse(notebookJson)!;
         var firstCode = notebook["cells"]!.AsArray().First(c => (string?)c!["cell_type"] == "code")!;
-        var lines = firstCode["source"]!.AsArray();
-        int feed = IndexOf(lines, CommittedFeedLine), reference = IndexOf(lines, CommittedPackageLine);
-        Assert.True(feed >= 0 && reference >= 0,
-            $"{name}: the first code cell must hold the lines `{CommittedFeedLine}` and `{CommittedPackageLine}` (the test points them at its own pack).");
-        lines[feed] = Replace((string)lines[feed]!, CommittedFeedLine, $"#i \"nuget: {pack.Folder}\"");
-        lines[reference] = Replace((string)lines[reference]!, CommittedPackageLine, $"#r \"nuget: MLNetTuning, {pack.Version}\"");
-        return notebook.ToJsonString();
+        var lines = firstCode["source"]!.AsArray().Select(l => ((string?)l ?? "").TrimEnd('\n')).ToList();
+        string reference = $"#r \"nuget: MLNetTuning, {pack.Version}\"";
+        Assert.True(lines.Contains(reference),
+            $"{name}: the first code cell must hold `{reference}`, the version `dotnet pack src/MLNetTuning` makes (the project's <Version>). It holds:\n{string.Join('\n', lines)}");
+        Assert.False(lines.Any(l => l.StartsWith("#i ", StringComparison.Ordinal)),
+            $"{name}: the first code cell must not add a package source with #i; notebooks/nuget.config adds ../artifacts/packages (a relative #i path fails with 'Invalid URI').");
     }
-
-    private static int IndexOf(JsonArray lines, string line)
-    {
-        for (int i = 0; i < lines.Count; i++)
-            if (((string?)lines[i])?.TrimEnd('\n') == line) return i;
-        return -1;
-    }
-
-    private static string Replace(string line, string committed, string replacement) => line.Replace(committed, replacement, StringComparison.Ordinal);
 
     private static string FailedCells(JsonNode notebook)
     {

@@ -8,6 +8,8 @@ internal static class RepoPaths
 
     public static string Notebooks => Path.Combine(Root, "notebooks");
     public static string Samples => Path.Combine(Root, "samples");
+    /// <summary>Where notebooks/README.md has a person pack the library, and where the notebooks' nuget.config looks.</summary>
+    public static string Packages => Path.Combine(Root, "artifacts", "packages");
     public static string LibraryProject => Path.Combine(Root, "src", "MLNetTuning", "MLNetTuning.csproj");
 
     /// <summary>NuGet's global packages folder (NUGET_PACKAGES, else ~/.nuget/packages).</summary>

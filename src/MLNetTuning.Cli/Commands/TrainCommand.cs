@@ -26,6 +26,11 @@ internal sealed class TrainCommand
     internal readonly Option<int?> TestRows = new("--test-rows") { Description = "Test on N rows of the test file, sampled with the seed [all]" };
     internal readonly Option<string> Output = new("--output", "-o") { Description = "The model zip to write", DefaultValueFactory = _ => "model.zip" };
     internal readonly Option<string?> ExportHuggingFace = new("--export-hf") { Description = "Also write the model as a Hugging Face folder here" };
+    internal readonly Option<bool> Baseline = new("--baseline")
+    {
+        Description = "Also train the classic ML.NET baseline (FeaturizeText + SDCA) on the same training rows and compare both on the test set " +
+            "(without --test: on the validation set) in one table on the console and in the report",
+    };
     internal readonly Option<string> ReportFolder = new("--report") { Description = "Folder for loss.png, validation.png and report.md", DefaultValueFactory = _ => "reports" };
     internal readonly FineTuneOptionSymbols Training = new();
 
@@ -39,7 +44,7 @@ internal sealed class TrainCommand
         });
         command.Add(Data);
         foreach (var option in new Option[] { TextColumn, SecondTextColumn, LabelColumn, Task, PositiveClass, Model, TrainRows, Validation, ValidationRows,
-                     ValidationFraction, Test, TestRows, Output, ExportHuggingFace, ReportFolder })
+                     ValidationFraction, Test, TestRows, Baseline, Output, ExportHuggingFace, ReportFolder })
             command.Add(option);
         foreach (var option in Training.Symbols) command.Add(option);
         command.SetAction(result => new TrainRun(host, this, result).Execute());

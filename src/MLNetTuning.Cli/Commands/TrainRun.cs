@@ -38,6 +38,13 @@ internal sealed class TrainRun(CliHost host, TrainCommand symbols, ParseResult r
             if (value is < 1) throw new UsageException($"{flag} is {value}; it must be at least 1.");
         if (validationRows is < 0) throw new UsageException($"--validation-rows is {validationRows}; it must be at least 0 (0: no validation rows).");
         if (validationRows == 0) validationRows = null;
+        if (validationFraction is < 0 or >= 1) throw new UsageException($"--validation-fraction is {validationFraction}; it must be at least 0 and less than 1 (0: no validation rows).");
+        if (validationFraction == 0) validationFraction = null;
+        bool baseline = result.GetValue(symbols.Baseline);
+        // Checked before anything is read or trained: a comparison needs labelled rows that neither model trained on.
+        if (baseline && testPath is null && validationPath is null && validationRows is null && validationFraction is null)
+            throw new UsageException("--baseline compares the fine-tuned model and the baseline on held-out data, and there is none: give --test FILE " +
+                "(or, to compare on the validation set, --validation FILE, --validation-rows N or --validation-fraction F).");
 
         // Data: a seeded sample of the training file, then the validation rows after it, so the two never overlap.
         var trainFile = DataFile.Read(preset.DataPath, dataArgument is null ? "the bundled sample" : "data");
@@ -66,8 +73,15 @@ internal sealed class TrainRun(CliHost host, TrainCommand symbols, ParseResult r
         }
         else if (validationFraction is float fraction)
         {
-            options.ValidationFraction = fraction;
-            sizes.Add(new("validation", $"{fraction:P0} of the training rows held out (stratified)"));
+            int before = train.Count;
+            (train, validation) = Examples.HoldOut(train, fraction, task != BertTask.Regression, seed);
+            if (train.Count == 0 || validation.Count == 0)
+                throw new UsageException($"--validation-fraction {fraction}: of the {before} training rows, {train.Count} would be left for training and {validation.Count} for validation. " +
+                    "Give more rows or another fraction.");
+            validationSource = $"'{trainFile.Path}' (held-out rows)";
+            sizes[0] = new("training", $"{train.Count} of {all.Count} rows of {trainFile.Path}, after holding out validation rows");
+            sizes.Add(new("validation", $"{validation.Count} rows held out of the {before} training rows (--validation-fraction {fraction})" +
+                (task != BertTask.Regression ? ", stratified by class" : "")));
         }
 
         List<TextExample>? test = null;
@@ -95,6 +109,18 @@ internal sealed class TrainRun(CliHost host, TrainCommand symbols, ParseResult r
         options.CancellationToken = host.Cancellation;
         CheckOptions(ml, options);
 
+        // The baseline first: it takes seconds, and a failure should not cost a fine-tuning run. It trains on trainView, the
+        // very rows the fine-tuning gets (validation rows already taken out), and gets its own seeded context, so that
+        // --baseline leaves the fine-tuned model exactly as it would be without it.
+        (ITransformer Model, TimeSpan Time)? baselineFit = null;
+        if (baseline)
+        {
+            host.Out.WriteLine($"Baseline: {Baseline.Describe(task, pair)} on the same {train.Count} training rows ...");
+            baselineFit = Baseline.Fit(seed, trainView, task, pair, $"the {train.Count} training rows of '{trainFile.Path}'");
+            host.Out.WriteLine($"Baseline trained in {baselineFit.Value.Time.TotalSeconds:F1} s.");
+            host.Cancellation.ThrowIfCancellationRequested();
+        }
+
         host.Out.MarkupLine(Markup.Escape($"Fine-tuning {options.Model} ({TaskName(task)}) on {train.Count} rows of {Path.GetFileName(trainFile.Path)}" +
             $"{(validation is null ? "" : $", validating on {validation.Count}")}{(test is null ? "" : $", testing on {test.Count}")}: " +
             $"{options.Epochs} epoch(s), batch {options.BatchSize}, learning rate {options.LearningRate:G3}, max {options.MaxSequenceLength} tokens."));
@@ -117,6 +143,24 @@ internal sealed class TrainRun(CliHost host, TrainCommand symbols, ParseResult r
         }
         else if (history.Best is { } best)
             host.Out.Write(ConsoleTables.Metrics($"Validation, best (step {best.Step})", best.Metrics.ToList()));
+
+        ModelComparison? comparison = null;
+        if (baselineFit is { } fitted)
+        {
+            // Both models through the same ML.NET evaluator on the same rows: the test set, else the validation set (which the
+            // fine-tuning watched, and with early stopping or RestoreBestModel also chose its weights by: the table says so).
+            var (setName, source, view, rows) = testView is not null
+                ? ("test set", $"'{testSource}'", testView, test!.Count)
+                : ("validation set", validationSource!, options.ValidationSet!, validation!.Count);
+            var fineTuned = testResult ?? Evaluation.Evaluate(ml, model, view, scheme, rows);
+            var classic = Evaluation.Evaluate(ml, fitted.Model, view, scheme, rows);
+            comparison = new ModelComparison(setName, source, rows,
+            [
+                new ComparisonRow($"{options.Model} fine-tuned", fineTuned.Metrics, history.TrainingTime),
+                new ComparisonRow($"{Baseline.Describe(task, pair)} (baseline)", classic.Metrics, fitted.Time),
+            ]);
+            host.Out.Write(ConsoleTables.Comparison(comparison));
+        }
         host.Cancellation.ThrowIfCancellationRequested();
 
         string modelPath = result.GetValue(symbols.Output)!;
@@ -131,7 +175,7 @@ internal sealed class TrainRun(CliHost host, TrainCommand symbols, ParseResult r
 
         string reportFolder = result.GetValue(symbols.ReportFolder)!;
         var summary = new TrainingSummary(CommandLine(), options, sizes, history, testResult, testSource, _clock.Elapsed,
-            Process.GetCurrentProcess().PeakWorkingSet64, modelPath);
+            Process.GetCurrentProcess().PeakWorkingSet64, modelPath, comparison);
         TrainingPlots.Loss(history, Path.Combine(reportFolder, "loss.png"));
         TrainingPlots.Validation(history, TrainingPlots.Kept(history, options.RestoreBestModel), Path.Combine(reportFolder, "validation.png"));
         AtomicFile.WriteAllText(Path.Combine(reportFolder, "report.md"), MarkdownReport.Render(summary, "loss.png", "validation.png"));

@@ -30,6 +30,31 @@ internal static class Examples
         new Random(seed).Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(list));
         return list;
     }
+
+    /// <summary>
+    /// Holds out <paramref name="fraction"/> of <paramref name="examples"/> for validation, seeded; for classification by
+    /// class, so that each class keeps its share, and a class of two or more rows keeps at least one row on each side (so
+    /// that validation metrics such as AUC and F1 see every class). The CLI splits itself, rather than leaving it to
+    /// BertFineTuneOptions.ValidationFraction, so that it knows the rows of both sides: the report counts them and
+    /// --baseline trains on exactly the rows the fine-tuning trains on.
+    /// </summary>
+    public static (List<TextExample> Train, List<TextExample> Validation) HoldOut(IReadOnlyList<TextExample> examples, float fraction, bool stratify, int seed)
+    {
+        var random = new Random(seed);
+        var groups = stratify
+            ? Enumerable.Range(0, examples.Count).GroupBy(i => examples[i].Label, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => g.ToArray())
+            : [Enumerable.Range(0, examples.Count).ToArray()];
+        var held = new HashSet<int>();
+        foreach (var group in groups)
+        {
+            random.Shuffle(group);
+            int take = (int)Math.Round(group.Length * fraction);
+            if (stratify && group.Length >= 2) take = Math.Clamp(take, 1, group.Length - 1);
+            held.UnionWith(group.Take(take));
+        }
+        // Both sides keep the file's order.
+        return (examples.Where((_, i) => !held.Contains(i)).ToList(), examples.Where((_, i) => held.Contains(i)).ToList());
+    }
 }
 
 /// <summary>

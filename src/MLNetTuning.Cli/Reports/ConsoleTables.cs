@@ -14,6 +14,20 @@ internal static class ConsoleTables
         return table;
     }
 
+    /// <summary>`train --baseline`: one row per model, one column per metric, then the training time.</summary>
+    public static Table Comparison(ModelComparison comparison)
+    {
+        var table = new Table { Title = new TableTitle(Markup.Escape($"Fine-tuned vs baseline, {comparison.SetName} ({comparison.Rows} rows)")) }.AddColumn("model");
+        var names = comparison.Models[0].Metrics.Select(m => m.Key).ToList();
+        foreach (var name in names) table.AddColumn(new TableColumn(Markup.Escape(name)).RightAligned());
+        table.AddColumn(new TableColumn("training").RightAligned());
+        foreach (var row in comparison.Models)
+            table.AddRow([Markup.Escape(row.Model), .. names.Select(n => Format(row.Metrics.First(m => m.Key == n).Value)), Seconds(row.TrainingTime)]);
+        return table;
+    }
+
+    public static string Seconds(TimeSpan time) => time.TotalSeconds.ToString(time.TotalSeconds < 10 ? "F1" : "F0", CultureInfo.InvariantCulture) + " s";
+
     /// <summary>Rows are the true classes, columns the predicted ones; the last column is each class's recall, the last row its precision.</summary>
     public static Table Confusion(ConfusionMatrix matrix)
     {

@@ -14,7 +14,8 @@ internal sealed record TrainingSummary(
     string? TestSource,
     TimeSpan WallTime,
     long PeakWorkingSetBytes,
-    string ModelPath);
+    string ModelPath,
+    ModelComparison? Baseline = null);
 
 /// <summary>report.md: options, data sizes, metrics per evaluation, the final test metrics and confusion matrix, time and memory.</summary>
 internal static class MarkdownReport
@@ -66,6 +67,20 @@ internal static class MarkdownReport
             foreach (var (name, value) in test.Metrics) md.AppendLine(c, $"| {name} | {ConsoleTables.Format(value)} |");
             md.AppendLine();
             if (test.Confusion is { } matrix) AppendConfusion(md, matrix);
+        }
+
+        if (run.Baseline is { } comparison)
+        {
+            md.AppendLine(c, $"## Baseline comparison ({comparison.SetName}: {Cell(comparison.SetSource)}, {comparison.Rows} rows)").AppendLine();
+            md.AppendLine("Both models trained on the same rows and were evaluated by ML.NET's evaluator on the same set" +
+                (comparison.SetName == "test set" ? "." : "; there was no test set, so this is the validation set, which the fine-tuning also evaluated on while training.")).AppendLine();
+            var names = comparison.Models[0].Metrics.Select(m => m.Key).ToList();
+            md.AppendLine("| model | " + string.Join(" | ", names.Select(Cell)) + " | training time |");
+            md.AppendLine("|---|" + string.Concat(names.Select(_ => "---|")) + "---|");
+            foreach (var row in comparison.Models)
+                md.AppendLine($"| {Cell(row.Model)} | " + string.Join(" | ", names.Select(n => ConsoleTables.Format(row.Metrics.First(m => m.Key == n).Value))) +
+                    $" | {ConsoleTables.Seconds(row.TrainingTime)} |");
+            md.AppendLine();
         }
 
         md.AppendLine("## Time and memory").AppendLine();
