@@ -12,6 +12,7 @@ using static TorchSharp.torch;
 
 namespace MLNetTuning.Tests;
 
+[Collection(RealModelCollection.Name)]
 public sealed class OnnxImportTests
 {
     private const string MiniLm = "all-MiniLM-L6-v2";

@@ -12,6 +12,7 @@ namespace MLNetTuning.Tests;
 /// Our TorchSharp BERT with the embedded all-MiniLM-L6-v2 weights against ONNX Runtime running the same model.onnx:
 /// real sentences of varied length, batched with padding, single texts and pairs with token type 1.
 /// </summary>
+[Collection(RealModelCollection.Name)]
 public sealed class OrtParityTests(ITestOutputHelper output)
 {
     private const double Tolerance = 1e-4;

@@ -10,6 +10,7 @@ namespace MLNetTuning.Tests;
 /// Acceptance on real data: the embedded all-MiniLM-L6-v2 fine-tuned on subsets of the bundled SpamAssassin sample
 /// (600 training and 300 test e-mails, one epoch, 128 tokens) and on AFINN word valence. Each fit takes a few minutes on 2 cores.
 /// </summary>
+[Collection(RealModelCollection.Name)]
 public sealed class RealModelTests(ITestOutputHelper output)
 {
     private sealed class Email
