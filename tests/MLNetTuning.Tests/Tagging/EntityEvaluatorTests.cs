@@ -141,6 +141,24 @@ public sealed class EntityEvaluatorTests
         Assert.Contains("B-, I-, E- or S-", error.Message);
     }
 
+    [Fact]
+    public void BundledNerTestFile_PerfectAndAllOPredictions()
+    {
+        // samples/data/ner-ewt/test.conll is valid IOB2, so each entity starts with a B- tag: the supports are the B- counts
+        // of samples/data/README.md (PER 114, ORG 65, LOC 93), and 5,552 of its 5,965 words are O.
+        var sentences = MLNetTuning.Cli.Data.TaggedSentenceFile.ReadConll(RepoFiles.Path("samples", "data", "ner-ewt", "test.conll"), 1, 2, "test");
+        string[][] label = sentences.Select(s => s.Tags).ToArray();
+
+        var perfect = _ml.MulticlassClassification.EvaluateEntities(Scored(label, label));
+        var allO = _ml.MulticlassClassification.EvaluateEntities(Scored(label, label.Select(t => t.Select(_ => "O").ToArray()).ToArray()));
+
+        Assert.Equal((1.0, 1.0, 1.0, 1.0), (perfect.Precision, perfect.Recall, perfect.F1, perfect.TokenAccuracy));
+        Assert.Equal([("LOC", 93), ("ORG", 65), ("PER", 114)], perfect.PerEntityType.Select(p => (p.Key, p.Value.Support)));
+        Assert.Equal((0.0, 0.0, 0.0), (allO.Precision, allO.Recall, allO.F1));
+        Assert.Equal(5552.0 / 5965, allO.TokenAccuracy, 12);
+        Assert.Equal(perfect.PerEntityType.Keys, allO.PerEntityType.Keys);
+    }
+
     private static void AssertType(EntityTypeMetrics metrics, double precision, double recall, double f1, int support) =>
         Assert.Equal((precision, recall, f1, support), (metrics.Precision, metrics.Recall, metrics.F1, metrics.Support));
 
