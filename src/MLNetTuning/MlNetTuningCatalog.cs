@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using MLNetTuning.Tagging;
 using MLNetTuning.MlNet;
 
 namespace MLNetTuning;
@@ -71,6 +72,26 @@ public static class MlNetTuningCatalog
     {
         ArgumentNullException.ThrowIfNull(catalog);
         return new BertEmbeddingsEstimator(outputColumnName, inputColumnName ?? outputColumnName, model, pooling, normalize, maxSequenceLength, batchSize);
+    }
+
+    /// <summary>
+    /// Scores named-entity recognition by entity, as seqeval and CoNLL's <c>conlleval</c> do: an entity counts as found only when its
+    /// type and both of its ends match. Each row is a sentence; both columns hold one tag per word as a variable-length vector of
+    /// keys whose KeyValues are the tag names (<c>B-PER</c>, <c>I-PER</c>, <c>O</c>; IOB1, IOE and IOBES read too). The columns
+    /// may have different key sets: tags are matched by name. A missing key (0) in the prediction reads as <c>O</c>.
+    /// </summary>
+    /// <param name="catalog">The multiclass classification catalog (<c>ml.MulticlassClassification</c>).</param>
+    /// <param name="data">Scored data: one sentence per row.</param>
+    /// <param name="labelColumnName">The true tags: a vector of keys with KeyValues.</param>
+    /// <param name="predictedLabelColumnName">The predicted tags: a vector of keys with KeyValues, one per word of the label.</param>
+    /// <returns>Micro-averaged precision, recall and F1 over entities, token accuracy, and the metrics of each entity type.</returns>
+    /// <exception cref="ArgumentException">A column is missing or is not a vector of keys with tag names; a tag is not an entity
+    /// tag; a row's label and prediction differ in length; or a label word holds the missing key.</exception>
+    public static EntityMetrics EvaluateEntities(this MulticlassClassificationCatalog catalog, IDataView data,
+        string labelColumnName = "Label", string predictedLabelColumnName = "PredictedLabel")
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return EntityEvaluator.Evaluate(data, labelColumnName, predictedLabelColumnName);
     }
 
     private static BertFineTuneOptions Options(BertTask task, string label, string text, string? secondText, string model, int epochs) => new()
