@@ -68,7 +68,7 @@ public sealed class BertFineTuneEstimator : IEstimator<BertFineTuneTransformer>
         var inputs = new List<InputColumn> { new(_options.TextColumnName, TextDataViewType.Instance) };
         if (_options.SecondTextColumnName is not null) inputs.Add(new(_options.SecondTextColumnName, TextDataViewType.Instance));
         // The class count is unknown without data; a vector of size 0 stands for "known at Fit".
-        var outputs = BertFineTuneTransformer.OutputColumnsFor(_options.Task, ["class"]);
+        var outputs = FineTuneTasks.Describe(_options.Task).OutputColumns;
         return BatchedMappingTransformer.ExtendSchemaShape(inputSchema, inputs, outputs, nameof(BertFineTuneEstimator));
     }
 }
