@@ -1,3 +1,4 @@
+using Microsoft.ML.Data;
 using MLNetTuning.MlNet;
 using MLNetTuning.Models;
 using static TorchSharp.torch;
@@ -29,6 +30,16 @@ internal abstract class FineTuneTask
 
     /// <summary>The label standardisation the model zip stores for every task (layout v1.x): identity but for regression.</summary>
     public virtual (float Mean, float Scale) LabelScaling => (0, 1);
+
+    /// <summary>Throws, naming the column, when a label column of <paramref name="type"/> cannot hold this task's labels.</summary>
+    /// <param name="type">The label column's type.</param>
+    /// <param name="column">The label column's name.</param>
+    /// <param name="dataName">The data's name in messages ("training data", "validation set").</param>
+    /// <param name="classNamesGiven">Whether the training classes are known, so that raw class strings map to them.</param>
+    public abstract void CheckLabelType(DataViewType type, string column, string dataName, bool classNamesGiven);
+
+    /// <summary>The error for a row whose label is missing (NaN, or key 0), or null to skip the row as ML.NET trainers do.</summary>
+    public virtual Exception? MissingLabel(string column, string dataName, long row) => null;
 
     /// <summary>The label tensor of the chosen examples, in the form <see cref="TrainingLoss"/> and the model's loss take.</summary>
     public abstract Tensor Labels(IReadOnlyList<TokenizedExample> examples, int[] batch, Device device);

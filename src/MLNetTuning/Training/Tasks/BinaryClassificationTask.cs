@@ -28,6 +28,13 @@ internal sealed class BinaryClassificationTask : FineTuneTask
     public override BertTask Kind => BertTask.BinaryClassification;
     public override string ProblemType => "multi_label_classification";
 
+    public override void CheckLabelType(DataViewType type, string column, string dataName, bool classNamesGiven)
+    {
+        if (type is not BooleanDataViewType)
+            throw new ArgumentException($"Label column '{column}' of the {dataName}: binary classification needs a Boolean label, but it is {type}. " +
+                "Load it as bool, or use BertTask.MulticlassClassification with MapValueToKey for more than two classes.", "options");
+    }
+
     // One logit with a sigmoid: [B, 1] targets for binary cross-entropy.
     public override Tensor Labels(IReadOnlyList<TokenizedExample> examples, int[] batch, Device device) =>
         tensor(batch.Select(i => examples[i].Label).ToArray(), device: device).unsqueeze(1);

@@ -25,6 +25,16 @@ internal sealed class RegressionTask(float labelMean, float labelScale) : FineTu
     public override bool StratifiedSplit => false;
     public override (float Mean, float Scale) LabelScaling => (labelMean, labelScale);
 
+    public override void CheckLabelType(DataViewType type, string column, string dataName, bool classNamesGiven)
+    {
+        if (type != NumberDataViewType.Single && type != NumberDataViewType.Double)
+            throw new ArgumentException($"Label column '{column}' of the {dataName}: regression needs a Single (float) label, but it is {type}. " +
+                "Convert it with ml.Transforms.Conversion.ConvertType.", "options");
+    }
+
+    public override Exception? MissingLabel(string column, string dataName, long row) =>
+        new InvalidDataException($"Label column '{column}' of the {dataName} is NaN at row {row}. Regression needs a number on every row: remove or fill such rows (ml.Data.FilterRowsByMissingValues).");
+
     public override Tensor Labels(IReadOnlyList<TokenizedExample> examples, int[] batch, Device device) =>
         tensor(batch.Select(i => (examples[i].Label - labelMean) / labelScale).ToArray(), device: device);
 

@@ -23,6 +23,15 @@ internal sealed class SequenceClassificationTask : FineTuneTask
     public override IReadOnlyList<string> ClassNames => HeadLabels;
     private int Classes => HeadLabels.Count;
 
+    public override void CheckLabelType(DataViewType type, string column, string dataName, bool classNamesGiven)
+    {
+        if (type is KeyDataViewType || type is TextDataViewType && classNamesGiven) return;
+        string hint = type is TextDataViewType
+            ? $" Map the strings to keys first: ml.Transforms.Conversion.MapValueToKey(\"{column}\") before the BERT stage."
+            : " Convert it with ml.Transforms.Conversion.MapValueToKey.";
+        throw new ArgumentException($"Label column '{column}' of the {dataName}: multiclass classification needs a key type, but it is {type}.{hint}", "options");
+    }
+
     public override Tensor Labels(IReadOnlyList<TokenizedExample> examples, int[] batch, Device device) =>
         tensor(batch.Select(i => (long)examples[i].Label).ToArray(), device: device);
 
