@@ -38,6 +38,12 @@ internal abstract class FineTuneTask
     /// <param name="classNamesGiven">Whether the training classes are known, so that raw class strings map to them.</param>
     public abstract void CheckLabelType(DataViewType type, string column, string dataName, bool classNamesGiven);
 
+    /// <summary>Whether an estimator's label column (no data yet, so a key shows as IsKey over UInt32) fits this task.</summary>
+    public abstract bool AcceptsLabelShape(bool isKey, DataViewType itemType);
+
+    /// <summary>What the label must be, ending a sentence ("… needs a Boolean.").</summary>
+    public abstract string LabelNeed(string column);
+
     /// <summary>The error for a row whose label is missing (NaN, or key 0), or null to skip the row as ML.NET trainers do.</summary>
     public virtual Exception? MissingLabel(string column, string dataName, long row) => null;
 

@@ -35,6 +35,10 @@ internal sealed class BinaryClassificationTask : FineTuneTask
                 "Load it as bool, or use BertTask.MulticlassClassification with MapValueToKey for more than two classes.", "options");
     }
 
+    public override bool AcceptsLabelShape(bool isKey, DataViewType itemType) => !isKey && itemType is BooleanDataViewType;
+
+    public override string LabelNeed(string column) => "a Boolean.";
+
     // One logit with a sigmoid: [B, 1] targets for binary cross-entropy.
     public override Tensor Labels(IReadOnlyList<TokenizedExample> examples, int[] batch, Device device) =>
         tensor(batch.Select(i => examples[i].Label).ToArray(), device: device).unsqueeze(1);

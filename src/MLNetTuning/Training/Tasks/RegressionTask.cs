@@ -32,6 +32,11 @@ internal sealed class RegressionTask(float labelMean, float labelScale) : FineTu
                 "Convert it with ml.Transforms.Conversion.ConvertType.", "options");
     }
 
+    public override bool AcceptsLabelShape(bool isKey, DataViewType itemType) =>
+        !isKey && (itemType == NumberDataViewType.Single || itemType == NumberDataViewType.Double);
+
+    public override string LabelNeed(string column) => "a Single (float).";
+
     public override Exception? MissingLabel(string column, string dataName, long row) =>
         new InvalidDataException($"Label column '{column}' of the {dataName} is NaN at row {row}. Regression needs a number on every row: remove or fill such rows (ml.Data.FilterRowsByMissingValues).");
 

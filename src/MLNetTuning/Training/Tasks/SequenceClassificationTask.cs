@@ -32,6 +32,10 @@ internal sealed class SequenceClassificationTask : FineTuneTask
         throw new ArgumentException($"Label column '{column}' of the {dataName}: multiclass classification needs a key type, but it is {type}.{hint}", "options");
     }
 
+    public override bool AcceptsLabelShape(bool isKey, DataViewType itemType) => isKey;
+
+    public override string LabelNeed(string column) => $"a key; add ml.Transforms.Conversion.MapValueToKey(\"{column}\") before this stage.";
+
     public override Tensor Labels(IReadOnlyList<TokenizedExample> examples, int[] batch, Device device) =>
         tensor(batch.Select(i => (long)examples[i].Label).ToArray(), device: device);
 
