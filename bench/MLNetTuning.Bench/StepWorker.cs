@@ -29,7 +29,7 @@ internal static class StepWorker
         using var model = new BertForSequenceClassification(config) { Precision = precision };
         pretrained.LoadEncoderInto(model.Bert);
         // The peer's optimiser: AdamW, lr 2e-5, weight decay 0.01, over all parameters.
-        using var optimizer = FusedAdamW.Create(model, new BertFineTuneOptions { LearningRate = 2e-5f, WeightDecay = 0.01f });
+        using var optimizer = FusedAdamW.Create(model, FineTuneSession.Arguments(new BertFineTuneOptions { LearningRate = 2e-5f, WeightDecay = 0.01f }));
 
         Emit(new { ready = true, sys = "mlnettuning", precision = precision.ToString(), threads = get_num_threads(), default_threads = defaultThreads });
         string? line;

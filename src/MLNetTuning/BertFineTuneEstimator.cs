@@ -51,24 +51,15 @@ public sealed class BertFineTuneEstimator : IEstimator<BertFineTuneTransformer>
         var label = inputSchema.FirstOrDefault(c => c.Name == _options.LabelColumnName);
         if (label.Name is null)
             throw new ArgumentException($"The input has no label column '{_options.LabelColumnName}' (BertFineTuneOptions.LabelColumnName).", nameof(inputSchema));
-        bool fits = _options.Task switch
-        {
-            // A SchemaShape describes a key by IsKey and its raw type (UInt32), never by a KeyDataViewType item.
-            BertTask.MulticlassClassification => label.IsKey,
-            BertTask.BinaryClassification => !label.IsKey && label.ItemType is BooleanDataViewType,
-            _ => !label.IsKey && (label.ItemType == NumberDataViewType.Single || label.ItemType == NumberDataViewType.Double),
-        };
-        if (!fits || label.Kind != SchemaShape.Column.VectorKind.Scalar)
-            throw new ArgumentException($"Label column '{_options.LabelColumnName}' is {(label.IsKey ? "key " : "")}{label.ItemType} ({label.Kind}), but {_options.Task} needs " + _options.Task switch
-            {
-                BertTask.MulticlassClassification => "a key; add ml.Transforms.Conversion.MapValueToKey(\"" + _options.LabelColumnName + "\") before this stage.",
-                BertTask.BinaryClassification => "a Boolean.",
-                _ => "a Single (float).",
-            }, nameof(inputSchema), innerException: null);
+        var task = FineTuneTasks.Describe(_options.Task);
+        // A SchemaShape describes a key by IsKey and its raw type (UInt32), never by a KeyDataViewType item.
+        if (!task.AcceptsLabelShape(label.IsKey, label.ItemType) || label.Kind != SchemaShape.Column.VectorKind.Scalar)
+            throw new ArgumentException($"Label column '{_options.LabelColumnName}' is {(label.IsKey ? "key " : "")}{label.ItemType} ({label.Kind}), but {_options.Task} needs " +
+                task.LabelNeed(_options.LabelColumnName), nameof(inputSchema), innerException: null);
         var inputs = new List<InputColumn> { new(_options.TextColumnName, TextDataViewType.Instance) };
         if (_options.SecondTextColumnName is not null) inputs.Add(new(_options.SecondTextColumnName, TextDataViewType.Instance));
         // The class count is unknown without data; a vector of size 0 stands for "known at Fit".
-        var outputs = BertFineTuneTransformer.OutputColumnsFor(_options.Task, ["class"]);
+        var outputs = task.OutputColumns;
         return BatchedMappingTransformer.ExtendSchemaShape(inputSchema, inputs, outputs, nameof(BertFineTuneEstimator));
     }
 }

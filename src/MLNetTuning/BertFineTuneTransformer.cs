@@ -28,10 +28,10 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
     static ModelFormat IModelLoadable<BertFineTuneTransformer>.Format => Mapping.ModelFormat;
 
     /// <summary>The task it was trained for.</summary>
-    public BertTask Task => _mapping.Model.Task;
+    public BertTask Task => _mapping.Model.Task.Kind;
 
     /// <summary>The class names, in key order (multiclass), or empty.</summary>
-    public IReadOnlyList<string> ClassNames => Task == BertTask.MulticlassClassification ? _mapping.Model.Labels : [];
+    public IReadOnlyList<string> ClassNames => _mapping.Model.Task.ClassNames;
 
     /// <summary>
     /// The number format it scores in: the <see cref="BertFineTuneOptions.Precision"/> it was trained with, which the model zip
@@ -85,14 +85,6 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
     /// <summary>Frees the native weights.</summary>
     public void Dispose() => _mapping.Model.Dispose();
 
-    internal static IReadOnlyList<OutputColumn> OutputColumnsFor(BertTask task, IReadOnlyList<string> classNames) => task switch
-    {
-        BertTask.MulticlassClassification => [OutputColumn.FloatVector("Score", classNames.Count, classNames), OutputColumn.Key("PredictedLabel", classNames)],
-        BertTask.BinaryClassification => [OutputColumn.Scalar("Score", NumberDataViewType.Single), OutputColumn.Scalar("Probability", NumberDataViewType.Single),
-            OutputColumn.Scalar("PredictedLabel", BooleanDataViewType.Instance)],
-        _ => [OutputColumn.Scalar("Score", NumberDataViewType.Single)],
-    };
-
     /// <summary>The batched mapping and its zip layout.</summary>
     private sealed class Mapping : BatchedMappingTransformer
     {
@@ -113,7 +105,7 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
             InputColumns = secondTextColumn is null
                 ? [new InputColumn(textColumn, TextDataViewType.Instance)]
                 : [new InputColumn(textColumn, TextDataViewType.Instance), new InputColumn(secondTextColumn, TextDataViewType.Instance)];
-            OutputColumns = OutputColumnsFor(model.Task, model.Labels);
+            OutputColumns = model.Task.OutputColumns;
         }
 
         public FineTunedBert Model { get; }
@@ -129,13 +121,14 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
         // one entry; the training history as JSON.
         protected override void SaveModel(ModelWriter writer)
         {
-            writer.Writer.Write((int)Model.Task);
+            writer.Writer.Write((int)Model.Task.Kind);
             writer.WriteString(TextColumn);
             writer.WriteString(SecondTextColumn);
             writer.Writer.Write(Model.MaxSequenceLength);
             writer.Writer.Write(Model.ScoringBatchSize);
-            writer.Writer.Write(Model.Adapter.LabelMean);
-            writer.Writer.Write(Model.Adapter.LabelScale);
+            var (labelMean, labelScale) = Model.Task.LabelScaling;
+            writer.Writer.Write(labelMean);
+            writer.Writer.Write(labelScale);
             writer.Writer.Write((int)Model.Precision);
             EmbeddedFolder.WriteModel(writer, ModelEntry, Model.Config, Model.Model.state_dict(), Model.Tokenizer);
             writer.WriteBinaryStream(HistoryEntry, w => w.Write(HistoryJson.Serialize(Model.History)));
@@ -180,39 +173,7 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
                 if (mapping.SecondTextColumn is not null)
                     foreach (var text in inputs.Get<ReadOnlyMemory<char>>(1)) _pairs.Add(text.ToString());
                 float[] logits = model.Score(_texts, mapping.SecondTextColumn is null ? null : _pairs);
-                switch (model.Task)
-                {
-                    case BertTask.MulticlassClassification:
-                        int k = model.Labels.Count;
-                        var probabilities = TaskAdapter.Softmax(logits, k);
-                        var scores = outputs.Get<VBuffer<float>>(0);
-                        var predicted = outputs.Get<uint>(1);
-                        for (int row = 0; row < inputs.Count; row++)
-                        {
-                            var editor = VBufferEditor.Create(ref scores[row], k);
-                            var rowProbabilities = probabilities.AsSpan(row * k, k);
-                            rowProbabilities.CopyTo(editor.Values);
-                            scores[row] = editor.Commit();
-                            int best = 0;
-                            for (int c = 1; c < k; c++) if (rowProbabilities[c] > rowProbabilities[best]) best = c;
-                            predicted[row] = (uint)best + 1;   // keys are 1-based; 0 means missing
-                        }
-                        break;
-                    case BertTask.BinaryClassification:
-                        var score = outputs.Get<float>(0);
-                        var probability = outputs.Get<float>(1);
-                        var label = outputs.Get<bool>(2);
-                        for (int row = 0; row < inputs.Count; row++)
-                        {
-                            score[row] = logits[row];
-                            probability[row] = (float)TaskMetrics.Sigmoid(logits[row]);
-                            label[row] = logits[row] > 0;
-                        }
-                        break;
-                    default:
-                        logits.AsSpan(0, inputs.Count).CopyTo(outputs.Get<float>(0));
-                        break;
-                }
+                model.Task.WriteOutputs(logits, inputs.Count, outputs);
             }
 
             public void Dispose() { }

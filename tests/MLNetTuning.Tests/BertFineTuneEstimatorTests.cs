@@ -235,7 +235,7 @@ public sealed class BertFineTuneEstimatorTests(TinyBertFixture tiny, ITestOutput
         string?[] texts = run.Test.GetColumn<string>("Text").ToArray();
         float[][] expected = TextData.Scores(run.Model.Transform(run.Test));
         // Score the same 32-row batches the transformer's cursor used, so the arithmetic is the same to the bit.
-        var actual = texts.Chunk(32).SelectMany(chunk => TaskAdapter.Softmax(reloaded.Score(chunk, null), 3).Chunk(3)).ToArray();
+        var actual = texts.Chunk(32).SelectMany(chunk => SequenceClassificationTask.Softmax(reloaded.Score(chunk, null), 3).Chunk(3)).ToArray();
         Assert.Equal(expected, actual);
     }
 

@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Runtime;
+using MLNetTuning.MlNet;
 using MLNetTuning.Models;
 using MLNetTuning.Native;
 using MLNetTuning.Training;
@@ -30,12 +31,14 @@ public sealed class FineTuneLoopTests
         return examples;
     }
 
-    private static IChannel Channel(List<string>? messages = null)
+    private static ITrainingLog Log(List<string>? messages = null)
     {
         var ml = new MLContext(seed: 0);
         if (messages is not null) ml.Log += (_, e) => { lock (messages) messages.Add(e.Message); };
-        return ((IChannelProvider)ml).Start("test");
+        return new ChannelTrainingLog(((IChannelProvider)ml).Start("test"));
     }
+
+    private static FineTuneTask Task() => FineTuneTasks.ForScoring(BertTask.MulticlassClassification, ["no", "yes"], 0, 1);
 
     private static BertFineTuneOptions Options() => new()
     {
@@ -50,8 +53,8 @@ public sealed class FineTuneLoopTests
         if (!dropout) config.HiddenDropoutProb = config.AttentionProbsDropoutProb = 0;
         var model = new BertForSequenceClassification(config);
         model.Bert.InitializeWeights();
-        var history = FineTuneLoop.Train(model, new TaskAdapter(BertTask.MulticlassClassification, 2), ContainsSeven(160, 1), validation,
-            options, seed, padId: 0, CPU, Channel(log));
+        var history = FineTuneLoop.Train(model, Task(), ContainsSeven(160, 1), validation,
+            FineTuneSession.Arguments(options, seed, padId: 0, CPU), Log(log));
         return (model, history);
     }
 
@@ -163,7 +166,7 @@ public sealed class FineTuneLoopTests
         var before = model.Bert.Embeddings.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
         var options = Options();
         options.Epochs = 1;
-        FineTuneLoop.Train(model, new TaskAdapter(BertTask.MulticlassClassification, 2), ContainsSeven(32, 1), null, options, 1, 0, CPU, Channel());
+        FineTuneLoop.Train(model, Task(), ContainsSeven(32, 1), null, FineTuneSession.Arguments(options, 1, 0, CPU), Log());
         Assert.All(model.Bert.Embeddings.state_dict(), kv => Assert.True(kv.Value.equal(before[kv.Key]).all().item<bool>(), kv.Key));
     }
 
@@ -230,9 +233,9 @@ public sealed class TaskMetricsTests
     [Fact]
     public void MetricMustFitTheTask()
     {
-        var error = Assert.Throws<ArgumentException>(() => ValidationScore.For(BertTask.Regression, ValidationMetric.Accuracy));
+        var error = Assert.Throws<ArgumentException>(() => FineTuneTasks.Describe(BertTask.Regression).Score(ValidationMetric.Accuracy));
         Assert.Contains("ValidationMetric", error.Message);
-        Assert.False(ValidationScore.For(BertTask.Regression, ValidationMetric.Default).HigherIsBetter);
-        Assert.Equal("Auc", ValidationScore.For(BertTask.BinaryClassification, ValidationMetric.Default).Name);
+        Assert.False(FineTuneTasks.Describe(BertTask.Regression).Score(ValidationMetric.Default).HigherIsBetter);
+        Assert.Equal("Auc", FineTuneTasks.Describe(BertTask.BinaryClassification).Score(ValidationMetric.Default).Name);
     }
 }

@@ -28,7 +28,7 @@ public sealed class FusedAdamWTests
         using var torchModel = new TwoLayers();
         torchModel.load_state_dict(fusedModel.state_dict());
         var options = new BertFineTuneOptions { LearningRate = 1e-2f, WeightDecay = 0.1f, AdamBeta1 = 0.8f, AdamBeta2 = 0.95f, AdamEpsilon = 1e-6f };
-        using var fused = FusedAdamW.Create(fusedModel, options);
+        using var fused = FusedAdamW.Create(fusedModel, FineTuneSession.Arguments(options));
         Assert.IsType<FusedAdamW>(fused);
         var named = torchModel.named_parameters().ToList();
         using var reference = optim.AdamW([

@@ -61,8 +61,8 @@ public sealed class HuggingFaceExportTests(TinyBertFixture tiny, ITestOutputHelp
         TensorAsserts.AssertScoresAgree(before, exported, tolerance: 1e-5f);
         // Folding happened on a copy: the transformer still scores exactly as before, and its own head is still standardised.
         Assert.Equal(before, TextData.ScalarScores(model.Transform(test)));
-        Assert.Equal(BertTask.Regression, model.FineTuned.Adapter.Task);
-        Assert.NotEqual(1f, model.FineTuned.Adapter.LabelScale);
+        Assert.Equal(BertTask.Regression, model.FineTuned.Task.Kind);
+        Assert.NotEqual(1f, model.FineTuned.Task.LabelScaling.Scale);
     }
 
     [Fact]
@@ -98,7 +98,7 @@ public sealed class HuggingFaceExportTests(TinyBertFixture tiny, ITestOutputHelp
         finally { TensorAsserts.DisposeAll(weights); }
 
         float[][] logits = RawHeadOutputs(folder, test.GetColumn<string>("Text").ToArray());
-        float[] exportedProbability = TaskAdapter.Softmax([.. logits.SelectMany(l => l)], 2).Where((_, i) => i % 2 == 1).ToArray();
+        float[] exportedProbability = SequenceClassificationTask.Softmax([.. logits.SelectMany(l => l)], 2).Where((_, i) => i % 2 == 1).ToArray();
         output.WriteLine($"max |softmax(exported)[1] - Probability| {probabilities.Zip(exportedProbability, (a, b) => Math.Abs(a - b)).Max():E2}");
         Assert.All(logits, l => Assert.Equal(0f, l[0]));
         TensorAsserts.AssertScoresAgree(scores, logits.Select(l => l[1]).ToArray());

@@ -35,7 +35,7 @@ internal sealed class FusedAdamW : IFineTuneOptimizer
     /// AdamW over <paramref name="model"/>'s trainable parameters in two groups: biases and LayerNorm weights are not decayed,
     /// as in BERT's original recipe. Fused on the CPU, TorchSharp's AdamW elsewhere.
     /// </summary>
-    public static IFineTuneOptimizer Create(TorchSharp.torch.nn.Module model, BertFineTuneOptions options)
+    public static IFineTuneOptimizer Create(TorchSharp.torch.nn.Module model, FineTuneArguments options)
     {
         var named = model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
         static bool NoDecay(string name) => name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("LayerNorm", StringComparison.Ordinal);

@@ -39,7 +39,7 @@ internal static class OptionChecks
         Check(options.NumberOfThreads is null or >= 1, nameof(options.NumberOfThreads), options.NumberOfThreads, "≥ 1 or null");
         Check(options.ScoringBatchSize >= 1, nameof(options.ScoringBatchSize), options.ScoringBatchSize, "at least 1");
         // Checked here as well as in the loop, so that a metric that does not fit the task fails at construction, not after loading the model.
-        ValidationScore.For(options.Task, options.ValidationMetric);
+        FineTuneTasks.Describe(options.Task).Score(options.ValidationMetric);
         if (options.EarlyStoppingPatience is not null && options.ValidationSet is null && options.ValidationFraction == 0)
             throw new ArgumentException("BertFineTuneOptions.EarlyStoppingPatience is set, but there is no validation data to watch. Set ValidationSet or ValidationFraction.", nameof(options));
     }

@@ -1,31 +1,5 @@
 namespace MLNetTuning.Training;
 
-/// <summary>The metric that picks the best model, and which direction is better.</summary>
-internal sealed class ValidationScore
-{
-    private ValidationScore(string name, bool higherIsBetter) => (Name, HigherIsBetter) = (name, higherIsBetter);
-
-    public string Name { get; }
-    public bool HigherIsBetter { get; }
-
-    public static ValidationScore For(BertTask task, ValidationMetric metric)
-    {
-        var allowed = task switch
-        {
-            BertTask.MulticlassClassification => new[] { ValidationMetric.Accuracy, ValidationMetric.MacroF1 },
-            BertTask.BinaryClassification => [ValidationMetric.Auc, ValidationMetric.F1, ValidationMetric.Accuracy],
-            _ => [ValidationMetric.Rmse],
-        };
-        if (metric == ValidationMetric.Default) metric = allowed[0];
-        if (!allowed.Contains(metric))
-            throw new ArgumentException($"BertFineTuneOptions.ValidationMetric is {metric}, which does not apply to {task}; use one of {string.Join(", ", allowed)}.", "options");
-        return new ValidationScore(metric.ToString(), metric != ValidationMetric.Rmse);
-    }
-
-    public bool IsBetter(IReadOnlyDictionary<string, double> current, IReadOnlyDictionary<string, double> reference, double minDelta) =>
-        HigherIsBetter ? current[Name] > reference[Name] + minDelta : current[Name] < reference[Name] - minDelta;
-}
-
 /// <summary>Validation metrics computed from predictions, matching the definitions of ML.NET's evaluators.</summary>
 internal static class TaskMetrics
 {

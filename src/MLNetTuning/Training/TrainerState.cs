@@ -1,5 +1,3 @@
-using Microsoft.ML.Runtime;
-
 namespace MLNetTuning.Training;
 
 /// <summary>What has happened so far in a run. Callbacks read it; only the loop writes it.</summary>
@@ -96,24 +94,24 @@ internal sealed class CancellationCallback(CancellationToken token) : TrainerCal
     }
 }
 
-/// <summary>Reports steps and evaluations through ML.NET's log (MLContext.Log) and the caller's IProgress.</summary>
-internal sealed class ProgressCallback(IChannel channel, IProgress<TrainingProgress>? progress) : TrainerCallback
+/// <summary>Reports steps and evaluations through the training log (MLContext.Log, from the surface) and the caller's IProgress.</summary>
+internal sealed class ProgressCallback(ITrainingLog log, IProgress<TrainingProgress>? progress) : TrainerCallback
 {
     public override void OnStepEnd(TrainerState state, TrainerControl control)
     {
         var snapshot = Snapshot(state, metrics: null);
-        channel.Trace(MessageSensitivity.None, $"epoch {state.Epoch} step {state.Step}/{state.TotalSteps} loss {state.LastLoss:F4} lr {state.LearningRate:E2} " +
+        log.Trace($"epoch {state.Epoch} step {state.Step}/{state.TotalSteps} loss {state.LastLoss:F4} lr {state.LearningRate:E2} " +
                       $"{snapshot.ExamplesPerSecond:F1} examples/s eta {snapshot.Eta:hh\\:mm\\:ss}");
         progress?.Report(snapshot);
     }
 
     public override void OnEpochEnd(TrainerState state, TrainerControl control) =>
-        channel.Info(MessageSensitivity.None, $"epoch {state.Epoch} done: step {state.Step}/{state.TotalSteps}, loss {state.LastLoss:F4}, {state.Elapsed.TotalSeconds:F0} s");
+        log.Info($"epoch {state.Epoch} done: step {state.Step}/{state.TotalSteps}, loss {state.LastLoss:F4}, {state.Elapsed.TotalSeconds:F0} s");
 
     public override void OnEvaluate(TrainerState state, TrainerControl control)
     {
         var evaluation = state.LastEvaluation!;
-        channel.Info(MessageSensitivity.None, $"evaluation at epoch {state.Epoch} step {state.Step}: " +
+        log.Info($"evaluation at epoch {state.Epoch} step {state.Step}: " +
                      string.Join(", ", evaluation.Metrics.Select(m => $"{m.Key} {m.Value:F4}")) + $", loss {evaluation.ValidationLoss:F4}");
         progress?.Report(Snapshot(state, evaluation.Metrics));
     }

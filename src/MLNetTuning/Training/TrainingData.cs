@@ -27,20 +27,7 @@ internal sealed class TrainingData
         if (!needLabel) return;
         var column = Find(schema, options.LabelColumnName, nameof(options.LabelColumnName), dataName);
         var type = column.Type;
-        switch (options.Task)
-        {
-            case BertTask.MulticlassClassification when type is not KeyDataViewType && !(type is TextDataViewType && classNames is not null):
-                string hint = type is TextDataViewType
-                    ? $" Map the strings to keys first: ml.Transforms.Conversion.MapValueToKey(\"{options.LabelColumnName}\") before the BERT stage."
-                    : " Convert it with ml.Transforms.Conversion.MapValueToKey.";
-                throw new ArgumentException($"Label column '{options.LabelColumnName}' of the {dataName}: multiclass classification needs a key type, but it is {type}.{hint}", "options");
-            case BertTask.BinaryClassification when type is not BooleanDataViewType:
-                throw new ArgumentException($"Label column '{options.LabelColumnName}' of the {dataName}: binary classification needs a Boolean label, but it is {type}. " +
-                    "Load it as bool, or use BertTask.MulticlassClassification with MapValueToKey for more than two classes.", "options");
-            case BertTask.Regression when type != NumberDataViewType.Single && type != NumberDataViewType.Double:
-                throw new ArgumentException($"Label column '{options.LabelColumnName}' of the {dataName}: regression needs a Single (float) label, but it is {type}. " +
-                    "Convert it with ml.Transforms.Conversion.ConvertType.", "options");
-        }
+        FineTuneTasks.Describe(options.Task).CheckLabelType(column.Type, options.LabelColumnName, dataName, classNames is not null);
     }
 
     private static void CheckText(DataViewSchema schema, string name, string option, string dataName)
@@ -69,13 +56,14 @@ internal sealed class TrainingData
         var text = data.Schema[options.TextColumnName];
         var pair = options.SecondTextColumnName is null ? (DataViewSchema.Column?)null : data.Schema[options.SecondTextColumnName];
         var label = data.Schema[options.LabelColumnName];
+        var task = FineTuneTasks.Describe(options.Task);
         var result = new TrainingData { Pairs = pair is null ? null : [] };
         using var cursor = data.GetRowCursor(pair is null ? [text, label] : [text, pair.Value, label]);
         var getText = cursor.GetGetter<ReadOnlyMemory<char>>(text);
         var getPair = pair is null ? null : cursor.GetGetter<ReadOnlyMemory<char>>(pair.Value);
         Func<float> getLabel = label.Type is TextDataViewType && classNames is not null
             ? ClassNameReader(cursor, label, classNames, options, dataName)
-            : LabelReader(cursor, label, options, dataName);
+            : LabelReader(cursor, label);
         ReadOnlyMemory<char> value = default;
         long row = 0;
         while (cursor.MoveNext())
@@ -84,8 +72,7 @@ internal sealed class TrainingData
             float y = getLabel();
             if (float.IsNaN(y))
             {
-                if (options.Task == BertTask.Regression)
-                    throw new InvalidDataException($"Label column '{options.LabelColumnName}' of the {dataName} is NaN at row {row}. Regression needs a number on every row: remove or fill such rows (ml.Data.FilterRowsByMissingValues).");
+                if (task.MissingLabel(options.LabelColumnName, dataName, row) is { } error) throw error;
                 result.SkippedMissingLabels++;
                 continue;
             }
@@ -117,18 +104,19 @@ internal sealed class TrainingData
         };
     }
 
-    private static Func<float> LabelReader(DataViewRowCursor cursor, DataViewSchema.Column label, BertFineTuneOptions options, string dataName)
+    /// <summary>Reads a label by its column's type, which the task has checked: a key as its class index, a bool as 0/1, a number as is.</summary>
+    private static Func<float> LabelReader(DataViewRowCursor cursor, DataViewSchema.Column label)
     {
-        switch (options.Task)
+        switch (label.Type)
         {
-            case BertTask.MulticlassClassification:
+            case KeyDataViewType:
             {
                 var get = cursor.GetGetter<uint>(label);
                 uint key = 0;
                 // Key 0 means "missing"; keys 1..K are the classes 0..K-1.
                 return () => { get(ref key); return key == 0 ? float.NaN : key - 1; };
             }
-            case BertTask.BinaryClassification:
+            case BooleanDataViewType:
             {
                 var get = cursor.GetGetter<bool>(label);
                 bool value = false;
