@@ -320,9 +320,8 @@ public sealed class DynamicPaddingTests
             Task = BertTask.MulticlassClassification, BatchSize = 8, Epochs = 2, LearningRate = 1e-3f, MaxSequenceLength = 16,
             GroupByLength = groupByLength, PadToMaxSequenceLength = padToMax,
         };
-        var channel = ((IChannelProvider)new MLContext(seed: 0)).Start("test");
-        FineTuneLoop.Train(model, new TaskAdapter(BertTask.MulticlassClassification, 2), examples, null, options, seed: 1,
-            padId: 10_000, CPU, channel);
+        FineTuneLoop.Train(model, FineTuneTasks.ForScoring(BertTask.MulticlassClassification, ["LABEL_0", "LABEL_1"], 0, 1), examples, null,
+            FineTuneSession.Arguments(options, seed: 1, padId: 10_000, CPU), new MLNetTuning.MlNet.ChannelTrainingLog(((IChannelProvider)new MLContext(seed: 0)).Start("test")));
     }
 
     [Fact]
