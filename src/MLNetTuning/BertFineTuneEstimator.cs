@@ -53,10 +53,13 @@ public sealed class BertFineTuneEstimator : IEstimator<BertFineTuneTransformer>
             throw new ArgumentException($"The input has no label column '{_options.LabelColumnName}' (BertFineTuneOptions.LabelColumnName).", nameof(inputSchema));
         var task = FineTuneTasks.Describe(_options.Task);
         // A SchemaShape describes a key by IsKey and its raw type (UInt32), never by a KeyDataViewType item.
-        if (!task.AcceptsLabelShape(label.IsKey, label.ItemType) || label.Kind != SchemaShape.Column.VectorKind.Scalar)
+        bool perWord = task is TokenClassificationTask;
+        if (!task.AcceptsLabelShape(label.IsKey, label.ItemType) || (label.Kind != SchemaShape.Column.VectorKind.Scalar) != perWord)
             throw new ArgumentException($"Label column '{_options.LabelColumnName}' is {(label.IsKey ? "key " : "")}{label.ItemType} ({label.Kind}), but {_options.Task} needs " +
                 task.LabelNeed(_options.LabelColumnName), nameof(inputSchema), innerException: null);
-        var inputs = new List<InputColumn> { new(_options.TextColumnName, TextDataViewType.Instance) };
+        // Token classification reads its words as a vector of text or as one text to split on whitespace.
+        bool wordVector = perWord && inputSchema.FirstOrDefault(c => c.Name == _options.TextColumnName) is { Name: not null, Kind: not SchemaShape.Column.VectorKind.Scalar };
+        var inputs = new List<InputColumn> { new(_options.TextColumnName, wordVector ? new VectorDataViewType(TextDataViewType.Instance) : TextDataViewType.Instance) };
         if (_options.SecondTextColumnName is not null) inputs.Add(new(_options.SecondTextColumnName, TextDataViewType.Instance));
         // The class count is unknown without data; a vector of size 0 stands for "known at Fit".
         var outputs = task.OutputColumns;

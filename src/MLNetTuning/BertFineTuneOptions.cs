@@ -11,6 +11,13 @@ public enum BertTask
     BinaryClassification,
     /// <summary>A number. The label is a <see cref="float"/>; outputs a float <c>Score</c>.</summary>
     Regression,
+    /// <summary>
+    /// One tag per word (named entities, part of speech). The text column holds the words (a vector of text, as
+    /// <c>TokenizeIntoWords</c> makes, or a text split on whitespace); the label is a vector of keys, one per word. Outputs a
+    /// key vector <c>PredictedLabel</c> (one tag per word, with the label's KeyValues) and a float vector <c>Score</c> (the
+    /// probability of each predicted tag).
+    /// </summary>
+    TokenClassification,
 }
 
 /// <summary>How the learning rate moves after warmup.</summary>
@@ -203,6 +210,13 @@ public sealed class BertFineTuneOptions
 
     /// <summary>CPU threads for torch; null (default) keeps torch's default (the number of cores).</summary>
     public int? NumberOfThreads { get; set; }
+
+    /// <summary>
+    /// Token classification: the sub-word tokens that consecutive windows share when a text is longer than
+    /// <see cref="MaxSequenceLength"/>. Long texts are cut into overlapping windows for training and scoring, never truncated;
+    /// each word is predicted from the window where it has the most context. Default 32 (capped at half a window).
+    /// </summary>
+    public int WindowStride { get; set; } = 32;
 
     /// <summary>Rows per forward pass when scoring. Default 64.</summary>
     public int ScoringBatchSize { get; set; } = 64;

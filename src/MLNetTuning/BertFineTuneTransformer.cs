@@ -92,19 +92,23 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
         private const string HistoryEntry = "TrainingHistory.json";
 
         public static ModelFormat ModelFormat { get; } = new(
-            Signature: "BERTFINE", LoaderSignature, typeof(BertFineTuneTransformer).Assembly, Version: VersionWithPrecision, OldestReadableVersion: 0x00010001);
+            Signature: "BERTFINE", LoaderSignature, typeof(BertFineTuneTransformer).Assembly, Version: VersionWithWordInput, OldestReadableVersion: 0x00010001);
 
         // v1.2 adds the precision after the label scaling; a v1.1 zip scores in Fp32, as it was trained.
         private const uint VersionWithPrecision = 0x00010002;
+        // v1.3 adds how a token classifier reads its words (a text vector or one text) and its window stride.
+        private const uint VersionWithWordInput = 0x00010003;
 
         public Mapping(FineTunedBert model, string textColumn, string? secondTextColumn) : base(ModelFormat, model.ScoringBatchSize)
         {
             Model = model;
             TextColumn = textColumn;
             SecondTextColumn = secondTextColumn;
+            // Token classification may read its words as a vector of text; every other input is one text per row.
+            DataViewType textType = model.Task is TokenClassificationTask { WordsAreVector: true } ? new VectorDataViewType(TextDataViewType.Instance) : TextDataViewType.Instance;
             InputColumns = secondTextColumn is null
-                ? [new InputColumn(textColumn, TextDataViewType.Instance)]
-                : [new InputColumn(textColumn, TextDataViewType.Instance), new InputColumn(secondTextColumn, TextDataViewType.Instance)];
+                ? [new InputColumn(textColumn, textType)]
+                : [new InputColumn(textColumn, textType), new InputColumn(secondTextColumn, TextDataViewType.Instance)];
             OutputColumns = model.Task.OutputColumns;
         }
 
@@ -117,8 +121,8 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
 
         protected internal override IBatchMapper CreateBatchMapper() => new Mapper(this);
 
-        // Layout v1.2: main stream = task, columns, lengths, label scaling, precision; the model as a Hugging Face folder in
-        // one entry; the training history as JSON.
+        // Layout v1.3: main stream = task, columns, lengths, label scaling, precision, word input; the model as a Hugging Face
+        // folder in one entry; the training history as JSON.
         protected override void SaveModel(ModelWriter writer)
         {
             writer.Writer.Write((int)Model.Task.Kind);
@@ -130,6 +134,9 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
             writer.Writer.Write(labelMean);
             writer.Writer.Write(labelScale);
             writer.Writer.Write((int)Model.Precision);
+            var words = (Model.Task as TokenClassificationTask)?.Words ?? new WordInput(false, 0);
+            writer.Writer.Write(words.WordsAreVector);
+            writer.Writer.Write(words.WindowStride);
             EmbeddedFolder.WriteModel(writer, ModelEntry, Model.Config, Model.Model.state_dict(), Model.Tokenizer);
             writer.WriteBinaryStream(HistoryEntry, w => w.Write(HistoryJson.Serialize(Model.History)));
         }
@@ -146,35 +153,25 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
             float labelScale = reader.Reader.ReadSingle();
             var precision = reader.VersionWritten >= VersionWithPrecision ? (NumericPrecision)reader.Reader.ReadInt32() : NumericPrecision.Fp32;
             if (!Enum.IsDefined(precision)) throw new InvalidDataException($"The model zip names an unknown precision ({(int)precision}); it was written by a newer MLNetTuning.");
+            var words = reader.VersionWritten >= VersionWithWordInput ? new WordInput(reader.Reader.ReadBoolean(), reader.Reader.ReadInt32()) : null;
             TrainingHistory history = new();
             reader.ReadBinaryStream(HistoryEntry, r => history = HistoryJson.Deserialize(r.ReadString()));
             using var pretrained = EmbeddedFolder.ReadModel(reader, ModelEntry);
-            var model = new BertForSequenceClassification(pretrained.Config);
-            pretrained.LoadSequenceClassifierInto(model);
+            var fineTuneTask = FineTuneTasks.ForScoring(task, pretrained.Config.Labels, labelMean, labelScale, words);
+            var model = fineTuneTask.CreateModel(pretrained.Config);
+            pretrained.LoadTaskModelInto(model);
             // Score as trained: a Bf16 model's weights were tuned through bf16 products. Where the CPU cannot, Fp32 is closer
             // than emulated bf16 and faster; ML.NET gives a loader no log, so the Precision property is where that shows.
             model.Precision = TorchPrecision.Resolve(precision, CPU, _ => { }, activity: "scoring");
-            var fine = new FineTunedBert(model, pretrained.Tokenizer, task, maxLength, batchSize, labelMean, labelScale, history, CPU);
+            var fine = new FineTunedBert(model, pretrained.Tokenizer, fineTuneTask, maxLength, batchSize, history, CPU);
             return new Mapping(fine, textColumn, secondTextColumn);
         }
 
         /// <summary>One per cursor or prediction engine; the model itself serialises forward passes.</summary>
         private sealed class Mapper(Mapping mapping) : IBatchMapper
         {
-            private readonly List<string?> _texts = [];
-            private readonly List<string?> _pairs = [];
-
-            public void MapBatch(InputBatch inputs, OutputBatch outputs)
-            {
-                var model = mapping.Model;
-                _texts.Clear();
-                _pairs.Clear();
-                foreach (var text in inputs.Get<ReadOnlyMemory<char>>(0)) _texts.Add(text.ToString());
-                if (mapping.SecondTextColumn is not null)
-                    foreach (var text in inputs.Get<ReadOnlyMemory<char>>(1)) _pairs.Add(text.ToString());
-                float[] logits = model.Score(_texts, mapping.SecondTextColumn is null ? null : _pairs);
-                model.Task.WriteOutputs(logits, inputs.Count, outputs);
-            }
+            public void MapBatch(InputBatch inputs, OutputBatch outputs) =>
+                mapping.Model.Task.MapBatch(mapping.Model, inputs, mapping.SecondTextColumn is not null, outputs);
 
             public void Dispose() { }
         }

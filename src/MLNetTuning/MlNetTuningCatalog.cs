@@ -58,6 +58,25 @@ public static class MlNetTuningCatalog
     public static BertFineTuneEstimator BertFineTune(this RegressionCatalog.RegressionTrainers catalog, BertFineTuneOptions options)
         => Create(catalog, options, BertTask.Regression);
 
+    /// <summary>
+    /// Fine-tunes BERT to tag every word (named entities, part of speech): the text column holds the words (a vector of text,
+    /// or a text split on whitespace) and the label one key per word (<c>TokenizeIntoWords</c> then <c>MapValueToKey</c>).
+    /// </summary>
+    /// <param name="catalog">The multiclass trainers catalog.</param>
+    /// <param name="labelColumnName">The tags: a vector of keys, one per word.</param>
+    /// <param name="textColumnName">The words.</param>
+    /// <param name="model">An embedded model name, a Hugging Face folder or a cached model id.</param>
+    /// <param name="epochs">Passes over the data.</param>
+    public static BertFineTuneEstimator BertTokenClassification(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
+        string labelColumnName = "Label", string textColumnName = "Text", string model = "all-MiniLM-L6-v2", int epochs = 3)
+        => catalog.BertTokenClassification(Options(BertTask.TokenClassification, labelColumnName, textColumnName, null, model, epochs));
+
+    /// <summary>Fine-tunes BERT to tag every word with full options; <see cref="BertFineTuneOptions.Task"/> is set to token classification.</summary>
+    /// <param name="catalog">The multiclass trainers catalog.</param>
+    /// <param name="options">The options.</param>
+    public static BertFineTuneEstimator BertTokenClassification(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, BertFineTuneOptions options)
+        => Create(catalog, options, BertTask.TokenClassification);
+
     /// <summary>Sentence embeddings from a pretrained BERT as a fixed-size float vector column, for any ML.NET trainer.</summary>
     /// <param name="catalog">The text transforms catalog.</param>
     /// <param name="outputColumnName">The new vector column.</param>

@@ -229,7 +229,7 @@ public sealed class BertFineTuneEstimatorTests(TinyBertFixture tiny, ITestOutput
         using var pretrained = HuggingFaceFolder.Load(folder);
         Assert.Equal(TextData.TopicNames, pretrained.Config.Labels);
         var classifier = new BertForSequenceClassification(pretrained.Config);
-        pretrained.LoadSequenceClassifierInto(classifier);
+        pretrained.LoadTaskModelInto(classifier);
         using var reloaded = new FineTunedBert(classifier, pretrained.Tokenizer, BertTask.MulticlassClassification, 32, 32, 0, 1, new TrainingHistory(), TorchSharp.torch.CPU);
 
         string?[] texts = run.Test.GetColumn<string>("Text").ToArray();

@@ -30,7 +30,7 @@ public sealed class HuggingFaceExportTests(TinyBertFixture tiny, ITestOutputHelp
     {
         using var pretrained = HuggingFaceFolder.Load(folder);
         var classifier = new BertForSequenceClassification(pretrained.Config);
-        pretrained.LoadSequenceClassifierInto(classifier);
+        pretrained.LoadTaskModelInto(classifier);
         // Regression with mean 0 and scale 1 adds nothing to the head's output.
         using var reloaded = new FineTunedBert(classifier, pretrained.Tokenizer, BertTask.Regression, 32, 32, 0, 1, new TrainingHistory(), CPU);
         int k = pretrained.Config.NumLabels;

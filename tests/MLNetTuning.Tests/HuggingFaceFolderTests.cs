@@ -296,7 +296,7 @@ public sealed class HuggingFaceFolderTests : IDisposable
         Assert.Contains("classifier.weight", pretrained.Weights.Keys);
         Assert.Contains("bert.pooler.dense.weight", pretrained.Weights.Keys);
         using var loaded = new BertForSequenceClassification(pretrained.Config);
-        pretrained.LoadSequenceClassifierInto(loaded);
+        pretrained.LoadTaskModelInto(loaded);
 
         saved.eval();
         loaded.eval();
@@ -324,7 +324,7 @@ public sealed class HuggingFaceFolderTests : IDisposable
             using var pretrained = HuggingFaceFolder.Load(folder);
             using var model = new BertForSequenceClassification(pretrained.Config);
 
-            var e = Assert.Throws<InvalidDataException>(() => pretrained.LoadSequenceClassifierInto(model));
+            var e = Assert.Throws<InvalidDataException>(() => pretrained.LoadTaskModelInto(model));
 
             Assert.Contains("Missing from the checkpoint (2):", e.Message);
             Assert.Contains("classifier.weight", e.Message);

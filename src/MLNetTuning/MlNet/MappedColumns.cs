@@ -126,6 +126,20 @@ internal sealed record OutputColumn(string Name, DataViewType Type, DataViewSche
         return new(name, new KeyDataViewType(typeof(uint), keyValues.Count), annotations.ToAnnotations());
     }
 
+    /// <summary>A float vector whose length varies by row (one value per word of a token classifier).</summary>
+    public static OutputColumn VariableFloatVector(string name) =>
+        new(name, new VectorDataViewType(NumberDataViewType.Single), DataViewSchema.Annotations.Empty);
+
+    /// <summary>
+    /// A key vector whose length varies by row, with <paramref name="keyValues"/> as KeyValues: one predicted tag per word,
+    /// which MapKeyToValue turns back into tag names.
+    /// </summary>
+    public static OutputColumn KeyVector(string name, IReadOnlyList<string> keyValues)
+    {
+        var key = Key(name, keyValues);
+        return new(name, new VectorDataViewType((KeyDataViewType)key.Type), key.Annotations);
+    }
+
     private static VBuffer<ReadOnlyMemory<char>> ToTextVector(IReadOnlyList<string> values) =>
         new(values.Count, values.Select(v => (v ?? throw new ArgumentException("Names must not be null.")).AsMemory()).ToArray());
 }

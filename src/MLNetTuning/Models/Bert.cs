@@ -553,8 +553,28 @@ internal enum BertProblemType { Regression, SingleLabelClassification, MultiLabe
 /// <summary>Extra terms of the classification loss, set by the training options.</summary>
 internal sealed record BertLossOptions(float[]? ClassWeights = null, double LabelSmoothing = 0);
 
+/// <summary>
+/// What the loop, the scorer and the exporter need of a BERT with a task head: the encoder, the linear head (Hugging Face
+/// names both <c>bert</c> and <c>classifier</c> in every head model) and a forward pass from ids to logits.
+/// </summary>
+internal abstract class BertTaskModel(string name) : nn.Module(name)
+{
+    public abstract BertConfig Config { get; }
+    public abstract BertModel Bert { get; }
+    public abstract Linear Classifier { get; }
+
+    /// <summary>The encoder's matrix-product precision; the head and the loss stay float32.</summary>
+    public NumericPrecision Precision { get => Bert.Precision; set => Bert.Precision = value; }
+
+    /// <summary>[B, T] ids, mask and token types → logits ([B, NumLabels] per text, or [B, T, NumLabels] per token).</summary>
+    public abstract Tensor Forward(Tensor inputIds, Tensor attentionMask, Tensor? tokenTypeIds = null);
+
+    /// <summary>The head's loss for <paramref name="logits"/> and the labels the task collates.</summary>
+    public abstract Tensor Loss(Tensor logits, Tensor labels, BertLossOptions? options = null);
+}
+
 /// <summary>Hugging Face's <c>BertForSequenceClassification</c>: the pooled output, dropout and a linear classifier.</summary>
-internal sealed class BertForSequenceClassification : nn.Module
+internal sealed class BertForSequenceClassification : BertTaskModel
 {
     [ComponentName(Name = "bert")] private readonly BertModel _bert;
     private readonly double _dropout;
@@ -570,15 +590,12 @@ internal sealed class BertForSequenceClassification : nn.Module
         BertInit.Apply(_classifier, config.InitializerRange);
     }
 
-    public BertConfig Config => _bert.Config;
-    public BertModel Bert => _bert;
-    public Linear Classifier => _classifier;
-
-    /// <summary>The encoder's matrix-product precision; the head and the loss stay float32.</summary>
-    public NumericPrecision Precision { get => _bert.Precision; set => _bert.Precision = value; }
+    public override BertConfig Config => _bert.Config;
+    public override BertModel Bert => _bert;
+    public override Linear Classifier => _classifier;
 
     /// <summary>[B, T] ids, mask and token types → logits [B, NumLabels].</summary>
-    public Tensor Forward(Tensor inputIds, Tensor attentionMask, Tensor? tokenTypeIds = null)
+    public override Tensor Forward(Tensor inputIds, Tensor attentionMask, Tensor? tokenTypeIds = null)
     {
         using var scope = NewDisposeScope();
         var (_, pooled) = _bert.Forward(inputIds, attentionMask, tokenTypeIds);
@@ -597,7 +614,7 @@ internal sealed class BertForSequenceClassification : nn.Module
     };
 
     /// <summary>The loss for <paramref name="logits"/> [B, K] and labels: class indices [B], targets [B] or [B, K], or multi-hot [B, K].</summary>
-    public Tensor Loss(Tensor logits, Tensor labels, BertLossOptions? options = null)
+    public override Tensor Loss(Tensor logits, Tensor labels, BertLossOptions? options = null)
     {
         using var scope = NewDisposeScope();
         options ??= new BertLossOptions();
@@ -620,7 +637,7 @@ internal sealed class BertForSequenceClassification : nn.Module
 }
 
 /// <summary>Hugging Face's <c>BertForTokenClassification</c>: per-token logits over the hidden states (no pooler).</summary>
-internal sealed class BertForTokenClassification : nn.Module
+internal sealed class BertForTokenClassification : BertTaskModel
 {
     /// <summary>The label that marks a token to ignore in the loss (padding, special tokens, word continuations).</summary>
     public const long IgnoreIndex = -100;
@@ -638,11 +655,12 @@ internal sealed class BertForTokenClassification : nn.Module
         BertInit.Apply(_classifier, config.InitializerRange);
     }
 
-    public BertConfig Config => _bert.Config;
-    public BertModel Bert => _bert;
+    public override BertConfig Config => _bert.Config;
+    public override BertModel Bert => _bert;
+    public override Linear Classifier => _classifier;
 
     /// <summary>[B, T] ids, mask and token types → logits [B, T, NumLabels].</summary>
-    public Tensor Forward(Tensor inputIds, Tensor attentionMask, Tensor? tokenTypeIds = null)
+    public override Tensor Forward(Tensor inputIds, Tensor attentionMask, Tensor? tokenTypeIds = null)
     {
         using var scope = NewDisposeScope();
         var (last, _) = _bert.Forward(inputIds, attentionMask, tokenTypeIds);
@@ -650,7 +668,7 @@ internal sealed class BertForTokenClassification : nn.Module
     }
 
     /// <summary>Cross-entropy over every token whose label is not <see cref="IgnoreIndex"/>.</summary>
-    public Tensor Loss(Tensor logits, Tensor labels, BertLossOptions? options = null)
+    public override Tensor Loss(Tensor logits, Tensor labels, BertLossOptions? options = null)
     {
         using var scope = NewDisposeScope();
         options ??= new BertLossOptions();

@@ -33,7 +33,7 @@ internal sealed class PretrainedBert(BertConfig config, Dictionary<string, Tenso
     }
 
     /// <summary>Loads a whole sequence-classification checkpoint (encoder and head) strictly, for a model we fine-tuned before.</summary>
-    public void LoadSequenceClassifierInto(BertForSequenceClassification model) =>
+    public void LoadTaskModelInto(BertTaskModel model) =>
         StrictLoad.LoadInto(model, Weights, Source, mapKey: key => BertCheckpointKeys.Map(key, "bert."));
 
     /// <summary>

@@ -9,7 +9,7 @@ namespace MLNetTuning.Training;
 /// <summary>The fine-tuning loop: forward, loss, backward, clip, AdamW step, schedule, with callbacks for everything else.</summary>
 internal static class FineTuneLoop
 {
-    public static TrainingHistory Train(BertForSequenceClassification model, FineTuneTask task, IReadOnlyList<TokenizedExample> train,
+    public static TrainingHistory Train(BertTaskModel model, FineTuneTask task, IReadOnlyList<TokenizedExample> train,
         IReadOnlyList<TokenizedExample>? validation, FineTuneArguments arguments, ITrainingLog log)
     {
         random.manual_seed(arguments.Seed);
@@ -120,13 +120,19 @@ internal static class FineTuneLoop
         }
     }
 
-    /// <summary>Logits for every example in input order ([N, K] row-major), and the mean loss when labels are known.</summary>
-    public static (float[] Logits, double Loss) Predict(BertForSequenceClassification model, FineTuneTask? task, IReadOnlyList<TokenizedExample> examples,
+    /// <summary>
+    /// Logits for every example in input order, and the mean loss when labels are known: [N, K] row-major for a per-text
+    /// head; for a per-token head each example's [T, K] block (its own length, padding left out), one after another.
+    /// </summary>
+    public static (float[] Logits, double Loss) Predict(BertTaskModel model, FineTuneTask? task, IReadOnlyList<TokenizedExample> examples,
         int batchSize, long padId, Device device)
     {
         model.eval();
         int classes = model.Config.NumLabels;
-        var logits = new float[examples.Count * classes];
+        bool perToken = model is BertForTokenClassification;
+        var offsets = new long[examples.Count + 1];
+        for (int i = 0; i < examples.Count; i++) offsets[i + 1] = offsets[i] + (perToken ? examples[i].Ids.Length : 1) * classes;
+        var logits = new float[offsets[^1]];
         double lossSum = 0;
         using var noGrad = no_grad();
         foreach (var batch in Batching.ByLength(examples.Select(e => e.Ids.Length).ToArray(), batchSize))
@@ -136,8 +142,12 @@ internal static class FineTuneLoop
             var output = model.Forward(ids, mask, types);
             if (task is not null) lossSum += model.Loss(output, task.Labels(examples, batch, device)).item<float>() * batch.Length;
             var values = output.to(CPU).to_type(ScalarType.Float32).data<float>().ToArray();
+            int rowSize = values.Length / batch.Length;   // K, or T × K with T the batch's padded length
             for (int row = 0; row < batch.Length; row++)
-                Array.Copy(values, row * classes, logits, batch[row] * classes, classes);
+            {
+                int example = batch[row];
+                Array.Copy(values, row * rowSize, logits, offsets[example], offsets[example + 1] - offsets[example]);
+            }
         }
         return (logits, examples.Count == 0 ? 0 : lossSum / examples.Count);
     }

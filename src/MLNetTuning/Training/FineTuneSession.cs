@@ -20,6 +20,9 @@ internal static class FineTuneSession
         var device = TorchDevices.Resolve(options.Device);
         if (options.NumberOfThreads is int threads) set_num_threads(threads);
 
+        if (options.Task == BertTask.TokenClassification)
+            return FitTokens(trainData, options, seed, device, log);
+
         var train = TrainingData.Read(trainData, options, "training data");
         if (train.Count == 0)
             throw new ArgumentException($"The training data has no rows{(train.SkippedMissingLabels > 0 ? $" with a label ({train.SkippedMissingLabels} rows had a missing label in '{options.LabelColumnName}')" : "")}. Fine-tuning needs at least one labelled example.", nameof(trainData));
@@ -55,7 +58,49 @@ internal static class FineTuneSession
 
         // torch's generator is process-wide: two Fits running at once would draw each other's dropout masks and lose the seed.
         lock (SeededTorchGate)
-            return Train(options, pretrained, config, task, train, validation, Arguments(options, seed, pretrained.Tokenizer.PadId, device), log);
+            return Train(options, pretrained, config, task, Arguments(options, seed, pretrained.Tokenizer.PadId, device), log, tokenizer =>
+                (FineTunedBert.Tokenize(tokenizer, train.Texts, train.Pairs, train.Labels, options.MaxSequenceLength),
+                 validation is null ? null : FineTunedBert.Tokenize(tokenizer, validation.Texts, validation.Pairs, validation.Labels, options.MaxSequenceLength)));
+    }
+
+    /// <summary>Token classification: sentences of tagged words, cut into windows that fit the model.</summary>
+    private static FineTunedBert FitTokens(Microsoft.ML.IDataView trainData, BertFineTuneOptions options, int seed, Device device, ITrainingLog log)
+    {
+        if (options.SecondTextColumnName is not null)
+            throw new ArgumentException($"BertFineTuneOptions.SecondTextColumnName is '{options.SecondTextColumnName}', but token classification tags the words of one text. Leave it null.", nameof(options));
+        var train = TaggedSentences.Read(trainData, options, "training data");
+        if (train.Count == 0)
+            throw new ArgumentException("The training data has no rows. Fine-tuning needs at least one tagged sentence.", nameof(trainData));
+        TaggedSentences? validation = null;
+        if (options.ValidationSet is { } validationSet)
+        {
+            validation = TaggedSentences.Read(validationSet, options, "validation set");
+            if (!validation.TagNames.SequenceEqual(train.TagNames))
+                throw new ArgumentException($"Label column '{options.LabelColumnName}' has the tags {string.Join(", ", train.TagNames)} in the training data but {string.Join(", ", validation.TagNames)} in BertFineTuneOptions.ValidationSet. " +
+                    "Transform the validation set with the same fitted pipeline (the MapValueToKey fitted on the training data).", nameof(options));
+        }
+        else if (options.ValidationFraction > 0)
+        {
+            int rows = train.Count;
+            (train, validation) = train.Split(options.ValidationFraction, new Random(seed));
+            if (train.Count == 0)
+                throw new ArgumentException($"BertFineTuneOptions.ValidationFraction is {options.ValidationFraction}, which holds out all {rows} sentences of the training data, leaving none to train on. " +
+                    "Give more rows, a smaller ValidationFraction, or a separate ValidationSet.", nameof(options));
+        }
+
+        using var pretrained = ModelResolver.Load(options.Model);
+        var words = new WordInput(train.WordsAreVector, options.WindowStride);
+        var task = FineTuneTasks.ForTraining(BertTask.TokenClassification, train.TagNames,
+            new TaskLossOptions(options.ClassWeights, options.LabelSmoothing, options.LabelColumnName), [], words);
+        var config = TaskConfig(pretrained.Config, options, task);
+        if (options.MaxSequenceLength > config.MaxPositionEmbeddings)
+            throw new ArgumentOutOfRangeException(nameof(options), $"BertFineTuneOptions.MaxSequenceLength is {options.MaxSequenceLength}, but the model '{options.Model}' has only {config.MaxPositionEmbeddings} positions. Use at most {config.MaxPositionEmbeddings}.");
+        log.Info($"model {pretrained.Source}: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, {config.NumLabels} tags; " +
+            $"{train.Count} training and {validation?.Count ?? 0} validation sentences; seed {seed}");
+        lock (SeededTorchGate)
+            return Train(options, pretrained, config, task, Arguments(options, seed, pretrained.Tokenizer.PadId, device), log, tokenizer =>
+                (train.Windows(tokenizer, options.MaxSequenceLength, options.WindowStride),
+                 validation?.Windows(tokenizer, options.MaxSequenceLength, options.WindowStride)));
     }
 
     private static readonly object SeededTorchGate = new();
@@ -90,20 +135,20 @@ internal static class FineTuneSession
         CancellationToken = options.CancellationToken,
     };
 
-    private static FineTunedBert Train(BertFineTuneOptions options, PretrainedBert pretrained, BertConfig config, FineTuneTask task, TrainingData train,
-        TrainingData? validation, FineTuneArguments arguments, ITrainingLog log)
+    private static FineTunedBert Train(BertFineTuneOptions options, PretrainedBert pretrained, BertConfig config, FineTuneTask task,
+        FineTuneArguments arguments, ITrainingLog log, Func<Text.BertTextTokenizer, (List<TokenizedExample> Train, List<TokenizedExample>? Validation)> tokenize)
     {
         random.manual_seed(arguments.Seed);
-        var model = new BertForSequenceClassification(config, arguments.Device);
+        var model = task.CreateModel(config, arguments.Device);
         try
         {
             pretrained.LoadEncoderInto(model.Bert);
             pretrained.ReleaseWeights();
             model.Precision = TorchPrecision.Resolve(options.Precision, arguments.Device, log.Warning);
             Freeze(model, options);
-            var trainExamples = FineTunedBert.Tokenize(pretrained.Tokenizer, train.Texts, train.Pairs, train.Labels, options.MaxSequenceLength);
-            var validationExamples = validation is null ? null
-                : FineTunedBert.Tokenize(pretrained.Tokenizer, validation.Texts, validation.Pairs, validation.Labels, options.MaxSequenceLength);
+            var (trainExamples, validationExamples) = tokenize(pretrained.Tokenizer);
+            if (trainExamples.Count == 0)
+                throw new ArgumentException($"The training data has no tagged word: every tag in '{options.LabelColumnName}' is missing (key 0) or every sentence is empty.", nameof(options));
             var history = FineTuneLoop.Train(model, task, trainExamples, validationExamples, arguments, log);
             return new FineTunedBert(model, pretrained.Tokenizer, task, options.MaxSequenceLength, options.ScoringBatchSize, history, arguments.Device);
         }
@@ -129,14 +174,14 @@ internal static class FineTuneSession
         config.HiddenDropoutProb = options.HiddenDropout ?? config.HiddenDropoutProb;
         config.AttentionProbsDropoutProb = options.AttentionDropout ?? config.AttentionProbsDropoutProb;
         config.ClassifierDropout = options.ClassifierDropout ?? config.ClassifierDropout;
-        config.Architectures = ["BertForSequenceClassification"];
+        config.Architectures = [task.Architecture];
         config.Labels = [.. task.HeadLabels];
         config.ProblemType = task.ProblemType;
         config.Validate($"BertFineTuneOptions for model '{options.Model}'");
         return config;
     }
 
-    private static void Freeze(BertForSequenceClassification model, BertFineTuneOptions options)
+    private static void Freeze(BertTaskModel model, BertFineTuneOptions options)
     {
         var frozen = new List<nn.Module>();
         if (options.FreezeEncoder) frozen.Add(model.Bert);

@@ -51,7 +51,7 @@ internal abstract class FineTuneTask
     public abstract Tensor Labels(IReadOnlyList<TokenizedExample> examples, int[] batch, Device device);
 
     /// <summary>The loss that training minimises; tasks add their weights and smoothing to the model's plain loss.</summary>
-    public virtual Tensor TrainingLoss(BertForSequenceClassification model, Tensor logits, Tensor labels) => model.Loss(logits, labels);
+    public virtual Tensor TrainingLoss(BertTaskModel model, Tensor logits, Tensor labels) => model.Loss(logits, labels);
 
     /// <summary>Metrics of <paramref name="logits"/> ([N, K] row-major, K = the head's size) against the examples' labels.</summary>
     public abstract Dictionary<string, double> Metrics(float[] logits, IReadOnlyList<TokenizedExample> examples);
@@ -75,8 +75,20 @@ internal abstract class FineTuneTask
     /// <summary>The columns the transformer adds.</summary>
     public abstract IReadOnlyList<OutputColumn> OutputColumns { get; }
 
-    /// <summary>Fills <see cref="OutputColumns"/> for <paramref name="rows"/> rows from their logits (in label units).</summary>
-    public abstract void WriteOutputs(float[] logits, int rows, OutputBatch outputs);
+    /// <summary>Scores one batch of input rows (the text column, then the pair column when there is one) and fills <see cref="OutputColumns"/>.</summary>
+    public abstract void MapBatch(FineTunedBert model, InputBatch inputs, bool hasPair, OutputBatch outputs);
+
+    /// <summary>The head model this task trains, as Hugging Face names it (sequence classification unless a task says otherwise).</summary>
+    public virtual BertTaskModel CreateModel(BertConfig config, Device? device = null) => new BertForSequenceClassification(config, device);
+
+    /// <summary>Hugging Face's class name of that head model (config.json's architectures).</summary>
+    public virtual string Architecture => "BertForSequenceClassification";
+
+    /// <summary>
+    /// How many logits one example contributes to <see cref="Metrics"/>: the head's size per text, or per token of the
+    /// example for a per-token head (padding left out).
+    /// </summary>
+    public virtual int LogitsPerExample(TokenizedExample example) => HeadLabels.Count;
 
     /// <summary>
     /// The head as Python's <c>BertForSequenceClassification</c> reads it: new weight and bias to write instead of the

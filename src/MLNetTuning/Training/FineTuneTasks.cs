@@ -8,8 +8,10 @@ internal static class FineTuneTasks
     /// <param name="classNames">Multiclass: the class names in key order.</param>
     /// <param name="loss">The loss terms the options ask for.</param>
     /// <param name="trainLabels">The training labels (regression standardises with their mean and deviation).</param>
-    public static FineTuneTask ForTraining(BertTask kind, IReadOnlyList<string> classNames, TaskLossOptions loss, IReadOnlyList<float> trainLabels) => kind switch
+    /// <param name="words">Token classification: how the words are read and windowed.</param>
+    public static FineTuneTask ForTraining(BertTask kind, IReadOnlyList<string> classNames, TaskLossOptions loss, IReadOnlyList<float> trainLabels, WordInput? words = null) => kind switch
     {
+        BertTask.TokenClassification => new TokenClassificationTask(classNames, loss, words ?? WordInput.Default),
         BertTask.MulticlassClassification => new SequenceClassificationTask(classNames, loss),
         BertTask.BinaryClassification => new BinaryClassificationTask(loss),
         BertTask.Regression => RegressionTask.Standardising(trainLabels),
@@ -17,8 +19,9 @@ internal static class FineTuneTasks
     };
 
     /// <summary>The task of a trained model: its head's labels and its label standardisation.</summary>
-    public static FineTuneTask ForScoring(BertTask kind, IReadOnlyList<string> headLabels, float labelMean, float labelScale) => kind switch
+    public static FineTuneTask ForScoring(BertTask kind, IReadOnlyList<string> headLabels, float labelMean, float labelScale, WordInput? words = null) => kind switch
     {
+        BertTask.TokenClassification => new TokenClassificationTask(headLabels, new TaskLossOptions(), words ?? WordInput.Default),
         BertTask.MulticlassClassification => new SequenceClassificationTask(headLabels, new TaskLossOptions()),
         BertTask.BinaryClassification => new BinaryClassificationTask(new TaskLossOptions()),
         BertTask.Regression => new RegressionTask(labelMean, labelScale),
@@ -26,7 +29,9 @@ internal static class FineTuneTasks
     };
 
     /// <summary>The task before any data is seen (option checks, the estimator's schema); multiclass has one placeholder class.</summary>
-    public static FineTuneTask Describe(BertTask kind) => ForScoring(kind, ["class"], 0, 1);
+    /// <remarks>Token classification is described with entity tags, so that both of its selection metrics (F1, Accuracy) pass
+    /// the option checks; a tag set without entities (part of speech) rejects F1 at Fit, when its tags are known.</remarks>
+    public static FineTuneTask Describe(BertTask kind) => ForScoring(kind, kind == BertTask.TokenClassification ? ["O", "B-ENTITY"] : ["class"], 0, 1);
 
     private static ArgumentOutOfRangeException Unknown(BertTask kind) =>
         new(nameof(kind), $"Unknown BertTask {(int)kind}; the known tasks are {string.Join(", ", Enum.GetNames<BertTask>())}.");

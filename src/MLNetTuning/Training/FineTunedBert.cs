@@ -10,13 +10,13 @@ internal sealed class FineTunedBert : IDisposable
     private readonly object _gate = new();
 
     /// <summary>A model as a zip or a test rebuilds it: the task from its kind, the head's labels and the label standardisation.</summary>
-    public FineTunedBert(BertForSequenceClassification model, BertTextTokenizer tokenizer, BertTask task, int maxSequenceLength,
+    public FineTunedBert(BertTaskModel model, BertTextTokenizer tokenizer, BertTask task, int maxSequenceLength,
         int scoringBatchSize, float labelMean, float labelScale, TrainingHistory history, Device device)
         : this(model, tokenizer, FineTuneTasks.ForScoring(task, model.Config.Labels, labelMean, labelScale), maxSequenceLength, scoringBatchSize, history, device)
     {
     }
 
-    public FineTunedBert(BertForSequenceClassification model, BertTextTokenizer tokenizer, FineTuneTask task, int maxSequenceLength,
+    public FineTunedBert(BertTaskModel model, BertTextTokenizer tokenizer, FineTuneTask task, int maxSequenceLength,
         int scoringBatchSize, TrainingHistory history, Device device)
     {
         _model = model;
@@ -29,11 +29,11 @@ internal sealed class FineTunedBert : IDisposable
         model.eval();
     }
 
-    private readonly BertForSequenceClassification _model;
+    private readonly BertTaskModel _model;
     private bool _disposed;
 
     /// <summary>The weights; throws once disposed, rather than letting a save write a checkpoint with no tensors.</summary>
-    public BertForSequenceClassification Model => _disposed ? throw DisposedModel.Error(nameof(BertFineTuneTransformer)) : _model;
+    public BertTaskModel Model => _disposed ? throw DisposedModel.Error(nameof(BertFineTuneTransformer)) : _model;
     public BertTextTokenizer Tokenizer { get; }
     public FineTuneTask Task { get; }
     public BertConfig Config => _model.Config;
@@ -49,11 +49,16 @@ internal sealed class FineTunedBert : IDisposable
     public float[] Score(IReadOnlyList<string?> texts, IReadOnlyList<string?>? pairs)
     {
         var examples = Tokenize(Tokenizer, texts, pairs, Enumerable.Repeat(0f, texts.Count).ToList(), MaxSequenceLength);
-        float[] logits;
-        // One forward pass at a time per model: TorchSharp modules are not documented as safe for concurrent forwards.
-        lock (_gate) logits = FineTuneLoop.Predict(Model, null, examples, ScoringBatchSize, Tokenizer.PadId, Device).Logits;
+        float[] logits = Logits(examples);
         Task.ToLabelUnits(logits);
         return logits;
+    }
+
+    /// <summary>The head's raw outputs for tokenized examples, in input order (see <see cref="FineTuneLoop.Predict"/>).</summary>
+    public float[] Logits(IReadOnlyList<TokenizedExample> examples)
+    {
+        // One forward pass at a time per model: TorchSharp modules are not documented as safe for concurrent forwards.
+        lock (_gate) return FineTuneLoop.Predict(Model, null, examples, ScoringBatchSize, Tokenizer.PadId, Device).Logits;
     }
 
     /// <summary>Tokenizes once per Fit, in parallel: a tokenizer holds no per-call state.</summary>

@@ -38,6 +38,7 @@ internal static class OptionChecks
         Check(options.EarlyStoppingMinDelta >= 0, nameof(options.EarlyStoppingMinDelta), options.EarlyStoppingMinDelta, "≥ 0");
         Check(options.NumberOfThreads is null or >= 1, nameof(options.NumberOfThreads), options.NumberOfThreads, "≥ 1 or null");
         Check(options.ScoringBatchSize >= 1, nameof(options.ScoringBatchSize), options.ScoringBatchSize, "at least 1");
+        Check(options.WindowStride >= 0, nameof(options.WindowStride), options.WindowStride, "≥ 0 (sub-tokens shared by consecutive windows)");
         // Checked here as well as in the loop, so that a metric that does not fit the task fails at construction, not after loading the model.
         FineTuneTasks.Describe(options.Task).Score(options.ValidationMetric);
         if (options.EarlyStoppingPatience is not null && options.ValidationSet is null && options.ValidationFraction == 0)

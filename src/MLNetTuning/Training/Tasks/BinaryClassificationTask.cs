@@ -9,7 +9,7 @@ namespace MLNetTuning.Training;
 /// Binary: one logit with a sigmoid, ML.NET's binary convention (raw <c>Score</c>, <c>Probability</c>, bool
 /// <c>PredictedLabel</c>) and Hugging Face's multi-label head.
 /// </summary>
-internal sealed class BinaryClassificationTask : FineTuneTask
+internal sealed class BinaryClassificationTask : TextLevelTask
 {
     /// <summary>The class names an export writes when the caller knows none: ML.NET's binary label is a bool.</summary>
     public static readonly IReadOnlyList<string> DefaultClassNames = ["False", "True"];
@@ -43,7 +43,7 @@ internal sealed class BinaryClassificationTask : FineTuneTask
     public override Tensor Labels(IReadOnlyList<TokenizedExample> examples, int[] batch, Device device) =>
         tensor(batch.Select(i => examples[i].Label).ToArray(), device: device).unsqueeze(1);
 
-    public override Tensor TrainingLoss(BertForSequenceClassification model, Tensor logits, Tensor labels)
+    public override Tensor TrainingLoss(BertTaskModel model, Tensor logits, Tensor labels)
     {
         if (_positiveWeight is not float weight) return model.Loss(logits, labels);
         using var positiveWeight = tensor(new[] { weight }, device: logits.device);

@@ -9,7 +9,7 @@ namespace MLNetTuning.Training;
 /// Regression: one output and a squared-error loss. Targets are standardised for training (so the head's scale needs
 /// no tuning) and unscaled on output, so that <c>Score</c> is in label units.
 /// </summary>
-internal sealed class RegressionTask(float labelMean, float labelScale) : FineTuneTask(["Score"])
+internal sealed class RegressionTask(float labelMean, float labelScale) : TextLevelTask(["Score"])
 {
     /// <summary>The task standardised by the training labels' mean and (population) deviation.</summary>
     public static RegressionTask Standardising(IReadOnlyList<float> labels)

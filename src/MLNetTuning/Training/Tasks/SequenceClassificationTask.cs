@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace MLNetTuning.Training;
 
 /// <summary>Multiclass: one logit per class, softmax, cross-entropy; ML.NET's key <c>PredictedLabel</c> and probability <c>Score</c>.</summary>
-internal sealed class SequenceClassificationTask : FineTuneTask
+internal sealed class SequenceClassificationTask : TextLevelTask
 {
     private readonly BertLossOptions _loss;
 
@@ -39,7 +39,7 @@ internal sealed class SequenceClassificationTask : FineTuneTask
     public override Tensor Labels(IReadOnlyList<TokenizedExample> examples, int[] batch, Device device) =>
         tensor(batch.Select(i => (long)examples[i].Label).ToArray(), device: device);
 
-    public override Tensor TrainingLoss(BertForSequenceClassification model, Tensor logits, Tensor labels) => model.Loss(logits, labels, _loss);
+    public override Tensor TrainingLoss(BertTaskModel model, Tensor logits, Tensor labels) => model.Loss(logits, labels, _loss);
 
     public override Dictionary<string, double> Metrics(float[] logits, IReadOnlyList<TokenizedExample> examples) =>
         TaskMetrics.Multiclass(Softmax(logits, Classes), examples.Select(e => (int)e.Label).ToArray(), Classes);
