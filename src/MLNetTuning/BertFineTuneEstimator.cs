@@ -36,11 +36,19 @@ public sealed class BertFineTuneEstimator : IEstimator<BertFineTuneTransformer>
     public BertFineTuneTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        IReadOnlyList<string>? classNames = null;
-        if (_options.Task == BertTask.MulticlassClassification && input.Schema.GetColumnOrNull(_options.LabelColumnName) is { Type: KeyDataViewType } label
-            && label.Annotations.Schema.GetColumnOrNull("KeyValues") is { Type: VectorDataViewType { ItemType: TextDataViewType } })
-            classNames = KeyValueNames.Read(label);
-        var model = FineTuneSession.Fit(_environment, input, _options, classNames);
+        // The data is read here, at the ML.NET surface; the session below sees texts, labels and options only.
+        FineTunedBert model;
+        if (_options.Task == BertTask.TokenClassification)
+        {
+            var sentences = TaggedSentenceReader.Read(input, _options, "training data");
+            var validation = _options.ValidationSet is { } set ? TaggedSentenceReader.Read(set, _options, "validation set") : null;
+            model = FineTuneSession.FitTokens(_environment, sentences, validation, _options);
+        }
+        else
+        {
+            var (train, validation, classNames) = TrainingDataReader.ReadWithValidation(input, _options);
+            model = FineTuneSession.Fit(_environment, train, validation, classNames, _options);
+        }
         return new BertFineTuneTransformer(model, _options.TextColumnName, _options.SecondTextColumnName);
     }
 

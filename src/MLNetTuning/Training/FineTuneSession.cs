@@ -10,30 +10,22 @@ namespace MLNetTuning.Training;
 /// <summary>Everything <c>Fit</c> does between reading the data and returning a fitted model.</summary>
 internal static class FineTuneSession
 {
-    public static FineTunedBert Fit(IHostEnvironment environment, Microsoft.ML.IDataView trainData, BertFineTuneOptions options, IReadOnlyList<string>? classNames)
+    /// <summary>Fine-tunes on texts (and pairs) with one label each, read by the surface (MlNet/TrainingDataReader).</summary>
+    /// <param name="environment">ML.NET's environment: its log and, without a seed in the options, its random seed.</param>
+    /// <param name="train">The training rows.</param>
+    /// <param name="validation">The rows of BertFineTuneOptions.ValidationSet, or null.</param>
+    /// <param name="classNames">Multiclass: the class names in key order; empty for other tasks.</param>
+    /// <param name="options">The options.</param>
+    public static FineTunedBert Fit(IHostEnvironment environment, TrainingData train, TrainingData? validation, IReadOnlyList<string> classNames, BertFineTuneOptions options)
     {
-        OptionChecks.Validate(options);
-        var host = environment.Register("BertFineTune");
-        using var channel = host.Start("Fine-tuning");
-        var log = new ChannelTrainingLog(channel);
-        int seed = options.Seed ?? host.Rand.Next();
-        var device = TorchDevices.Resolve(options.Device);
-        if (options.NumberOfThreads is int threads) set_num_threads(threads);
-
-        if (options.Task == BertTask.TokenClassification)
-            return FitTokens(trainData, options, seed, device, log);
-
-        var train = TrainingData.Read(trainData, options, "training data");
+        var (channel, log, seed, device) = Start(environment, options);
+        using var _ = channel;
         if (train.Count == 0)
-            throw new ArgumentException($"The training data has no rows{(train.SkippedMissingLabels > 0 ? $" with a label ({train.SkippedMissingLabels} rows had a missing label in '{options.LabelColumnName}')" : "")}. Fine-tuning needs at least one labelled example.", nameof(trainData));
+            throw new ArgumentException($"The training data has no rows{(train.SkippedMissingLabels > 0 ? $" with a label ({train.SkippedMissingLabels} rows had a missing label in '{options.LabelColumnName}')" : "")}. Fine-tuning needs at least one labelled example.", "trainData");
         if (train.SkippedMissingLabels > 0)
             log.Warning($"skipped {train.SkippedMissingLabels} training rows whose label '{options.LabelColumnName}' is missing");
-        TrainingData? validation = null;
-        if (options.ValidationSet is { } validationSet)
+        if (validation is not null)
         {
-            // The estimator reads class names for multiclass only; they let a validation set keep its raw string labels.
-            CheckSameSchema(trainData.Schema, validationSet.Schema, options, classNames);
-            validation = TrainingData.Read(validationSet, options, "validation set", classNames);
             if (validation.SkippedMissingLabels > 0)
                 throw new InvalidDataException($"BertFineTuneOptions.ValidationSet has {validation.SkippedMissingLabels} rows whose label '{options.LabelColumnName}' is missing or was unseen in the training data (key 0). " +
                     "Every validation label must be one of the training classes: remove those rows or add examples of their classes to the training data.");
@@ -48,7 +40,7 @@ internal static class FineTuneSession
         }
 
         using var pretrained = ModelResolver.Load(options.Model);
-        var task = FineTuneTasks.ForTraining(options.Task, ClassNamesOf(trainData.Schema[options.LabelColumnName].Type, classNames),
+        var task = FineTuneTasks.ForTraining(options.Task, classNames,
             new TaskLossOptions(options.ClassWeights, options.LabelSmoothing, options.LabelColumnName), train.Labels);
         var config = TaskConfig(pretrained.Config, options, task);
         if (options.MaxSequenceLength > config.MaxPositionEmbeddings)
@@ -63,22 +55,18 @@ internal static class FineTuneSession
                  validation is null ? null : FineTunedBert.Tokenize(tokenizer, validation.Texts, validation.Pairs, validation.Labels, options.MaxSequenceLength)));
     }
 
-    /// <summary>Token classification: sentences of tagged words, cut into windows that fit the model.</summary>
-    private static FineTunedBert FitTokens(Microsoft.ML.IDataView trainData, BertFineTuneOptions options, int seed, Device device, ITrainingLog log)
+    /// <summary>Token classification: sentences of tagged words (read by MlNet/TaggedSentenceReader), cut into windows that fit the model.</summary>
+    public static FineTunedBert FitTokens(IHostEnvironment environment, TaggedSentences train, TaggedSentences? validation, BertFineTuneOptions options)
     {
+        var (channel, log, seed, device) = Start(environment, options);
+        using var _ = channel;
         if (options.SecondTextColumnName is not null)
             throw new ArgumentException($"BertFineTuneOptions.SecondTextColumnName is '{options.SecondTextColumnName}', but token classification tags the words of one text. Leave it null.", nameof(options));
-        var train = TaggedSentences.Read(trainData, options, "training data");
         if (train.Count == 0)
-            throw new ArgumentException("The training data has no rows. Fine-tuning needs at least one tagged sentence.", nameof(trainData));
-        TaggedSentences? validation = null;
-        if (options.ValidationSet is { } validationSet)
-        {
-            validation = TaggedSentences.Read(validationSet, options, "validation set");
-            if (!validation.TagNames.SequenceEqual(train.TagNames))
-                throw new ArgumentException($"Label column '{options.LabelColumnName}' has the tags {string.Join(", ", train.TagNames)} in the training data but {string.Join(", ", validation.TagNames)} in BertFineTuneOptions.ValidationSet. " +
-                    "Transform the validation set with the same fitted pipeline (the MapValueToKey fitted on the training data).", nameof(options));
-        }
+            throw new ArgumentException("The training data has no rows. Fine-tuning needs at least one tagged sentence.", "trainData");
+        if (validation is not null && !validation.TagNames.SequenceEqual(train.TagNames))
+            throw new ArgumentException($"Label column '{options.LabelColumnName}' has the tags {string.Join(", ", train.TagNames)} in the training data but {string.Join(", ", validation.TagNames)} in BertFineTuneOptions.ValidationSet. " +
+                "Transform the validation set with the same fitted pipeline (the MapValueToKey fitted on the training data).", nameof(options));
         else if (options.ValidationFraction > 0)
         {
             int rows = train.Count;
@@ -104,6 +92,18 @@ internal static class FineTuneSession
     }
 
     private static readonly object SeededTorchGate = new();
+
+    /// <summary>What every Fit sets up first: the options checked, ML.NET's log, the seed, the device and the thread count.</summary>
+    private static (IChannel Channel, ITrainingLog Log, int Seed, Device Device) Start(IHostEnvironment environment, BertFineTuneOptions options)
+    {
+        OptionChecks.Validate(options);
+        var host = environment.Register("BertFineTune");
+        var channel = host.Start("Fine-tuning");
+        int seed = options.Seed ?? host.Rand.Next();
+        var device = TorchDevices.Resolve(options.Device);
+        if (options.NumberOfThreads is int threads) set_num_threads(threads);
+        return (channel, new ChannelTrainingLog(channel), seed, device);
+    }
 
     /// <summary>The one mapping from the public options to what the loop runs by.</summary>
     internal static FineTuneArguments Arguments(BertFineTuneOptions options, int seed = 0, long padId = 0, Device? device = null) => new()
@@ -160,14 +160,6 @@ internal static class FineTuneSession
         }
     }
 
-    /// <summary>A key label's class names: the training data's own names when they are one per key, else LABEL_i; none for other labels.</summary>
-    private static IReadOnlyList<string> ClassNamesOf(DataViewType labelType, IReadOnlyList<string>? classNames)
-    {
-        if (labelType is not KeyDataViewType keyType) return [];
-        int classes = checked((int)keyType.Count);
-        return classNames is { } names && names.Count == classes ? names.ToArray() : Enumerable.Range(0, classes).Select(i => $"LABEL_{i}").ToArray();
-    }
-
     /// <summary>The checkpoint's config with the task's head, labels and any dropout overrides.</summary>
     private static BertConfig TaskConfig(BertConfig pretrained, BertFineTuneOptions options, FineTuneTask task)
     {
@@ -192,16 +184,5 @@ internal static class FineTuneSession
         frozen.AddRange(model.Bert.Encoder.Layers.Take(options.FreezeBottomLayers));
         foreach (var module in frozen)
             foreach (var parameter in module.parameters()) parameter.requires_grad = false;
-    }
-
-    private static void CheckSameSchema(Microsoft.ML.DataViewSchema train, Microsoft.ML.DataViewSchema validation, BertFineTuneOptions options, IReadOnlyList<string>? classNames)
-    {
-        TrainingData.CheckSchema(validation, options, "validation set", needLabel: true, classNames);
-        var trainType = train[options.LabelColumnName].Type;
-        var validationType = validation[options.LabelColumnName].Type;
-        bool rawClassNames = classNames is not null && validationType is TextDataViewType;
-        if (!trainType.Equals(validationType) && !rawClassNames)
-            throw new ArgumentException($"Label column '{options.LabelColumnName}' is {trainType} in the training data but {validationType} in BertFineTuneOptions.ValidationSet. " +
-                "Transform the validation set with the same fitted pipeline (for example the MapValueToKey fitted on the training data).", nameof(options));
     }
 }
