@@ -112,6 +112,21 @@ public sealed class TokenClassificationTests(TinyBertFixture tiny) : IDisposable
     }
 
     [Fact]
+    public void AValidationSet_IsUsedWhole_AndKeepsTheTrainingDataWhole()
+    {
+        var rows = Sentences(40, seed: 12);
+        var train = _ml.Data.LoadFromEnumerable(rows);
+        var toKey = _ml.Transforms.Conversion.MapValueToKey("Tags").Fit(train);
+        var options = Options(epochs: 1);
+        options.ValidationSet = toKey.Transform(_ml.Data.LoadFromEnumerable(Sentences(10, seed: 13)));
+        // The fraction is for when no set is given: with a set, no training sentence may be held out.
+        options.ValidationFraction = 0.5f;
+        using var model = _ml.MulticlassClassification.Trainers.BertTokenClassification(options).Fit(toKey.Transform(train));
+        Assert.Equal((40, 10), model.History.ExampleCounts);
+        Assert.Single(model.History.Evaluations);
+    }
+
+    [Fact]
     public void TagsThatNameNoEntities_AreSelectedByAccuracy_AndF1IsRejected()
     {
         // Part-of-speech style tags: no B-/I- positions, so entity F1 means nothing.

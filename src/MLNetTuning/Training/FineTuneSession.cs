@@ -39,18 +39,9 @@ internal static class FineTuneSession
                     "Give more rows, a smaller ValidationFraction, or a separate ValidationSet.", nameof(options));
         }
 
-        using var pretrained = ModelResolver.Load(options.Model);
-        var task = FineTuneTasks.ForTraining(options.Task, classNames,
-            new TaskLossOptions(options.ClassWeights, options.LabelSmoothing, options.LabelColumnName), train.Labels);
-        var config = TaskConfig(pretrained.Config, options, task);
-        if (options.MaxSequenceLength > config.MaxPositionEmbeddings)
-            throw new ArgumentOutOfRangeException(nameof(options), $"BertFineTuneOptions.MaxSequenceLength is {options.MaxSequenceLength}, but the model '{options.Model}' has only {config.MaxPositionEmbeddings} positions. Use at most {config.MaxPositionEmbeddings}.");
-        log.Info($"model {pretrained.Source}: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, {config.NumLabels} outputs; " +
-            $"{train.Count} training and {validation?.Count ?? 0} validation examples; seed {seed}");
-
-        // torch's generator is process-wide: two Fits running at once would draw each other's dropout masks and lose the seed.
-        lock (SeededTorchGate)
-            return Train(options, pretrained, config, task, Arguments(options, seed, pretrained.Tokenizer.PadId, device), log, tokenizer =>
+        var loss = new TaskLossOptions(options.ClassWeights, options.LabelSmoothing, options.LabelColumnName);
+        return LoadAndTrain(options, FineTuneTasks.ForTraining(options.Task, classNames, loss, train.Labels),
+            $"{train.Count} training and {validation?.Count ?? 0} validation examples", seed, device, log, tokenizer =>
                 (FineTunedBert.Tokenize(tokenizer, train.Texts, train.Pairs, train.Labels, options.MaxSequenceLength),
                  validation is null ? null : FineTunedBert.Tokenize(tokenizer, validation.Texts, validation.Pairs, validation.Labels, options.MaxSequenceLength)));
     }
@@ -64,9 +55,12 @@ internal static class FineTuneSession
             throw new ArgumentException($"BertFineTuneOptions.SecondTextColumnName is '{options.SecondTextColumnName}', but token classification tags the words of one text. Leave it null.", nameof(options));
         if (train.Count == 0)
             throw new ArgumentException("The training data has no rows. Fine-tuning needs at least one tagged sentence.", "trainData");
-        if (validation is not null && !validation.TagNames.SequenceEqual(train.TagNames))
-            throw new ArgumentException($"Label column '{options.LabelColumnName}' has the tags {string.Join(", ", train.TagNames)} in the training data but {string.Join(", ", validation.TagNames)} in BertFineTuneOptions.ValidationSet. " +
-                "Transform the validation set with the same fitted pipeline (the MapValueToKey fitted on the training data).", nameof(options));
+        if (validation is not null)
+        {
+            if (!validation.TagNames.SequenceEqual(train.TagNames))
+                throw new ArgumentException($"Label column '{options.LabelColumnName}' has the tags {string.Join(", ", train.TagNames)} in the training data but {string.Join(", ", validation.TagNames)} in BertFineTuneOptions.ValidationSet. " +
+                    "Transform the validation set with the same fitted pipeline (the MapValueToKey fitted on the training data).", nameof(options));
+        }
         else if (options.ValidationFraction > 0)
         {
             int rows = train.Count;
@@ -76,19 +70,25 @@ internal static class FineTuneSession
                     "Give more rows, a smaller ValidationFraction, or a separate ValidationSet.", nameof(options));
         }
 
+        var loss = new TaskLossOptions(options.ClassWeights, options.LabelSmoothing, options.LabelColumnName);
+        var task = FineTuneTasks.ForTraining(BertTask.TokenClassification, train.TagNames, loss, [], new WordInput(train.WordsAreVector, options.WindowStride));
+        return LoadAndTrain(options, task, $"{train.Count} training and {validation?.Count ?? 0} validation sentences", seed, device, log, tokenizer =>
+            (train.Windows(tokenizer, options.MaxSequenceLength, options.WindowStride),
+             validation?.Windows(tokenizer, options.MaxSequenceLength, options.WindowStride)));
+    }
+
+    /// <summary>Loads the checkpoint, gives it the task's head and trains it on the examples that <paramref name="tokenize"/> makes.</summary>
+    private static FineTunedBert LoadAndTrain(BertFineTuneOptions options, FineTuneTask task, string counts, int seed, Device device, ITrainingLog log,
+        Func<Text.BertTextTokenizer, (List<TokenizedExample> Train, List<TokenizedExample>? Validation)> tokenize)
+    {
         using var pretrained = ModelResolver.Load(options.Model);
-        var words = new WordInput(train.WordsAreVector, options.WindowStride);
-        var task = FineTuneTasks.ForTraining(BertTask.TokenClassification, train.TagNames,
-            new TaskLossOptions(options.ClassWeights, options.LabelSmoothing, options.LabelColumnName), [], words);
         var config = TaskConfig(pretrained.Config, options, task);
         if (options.MaxSequenceLength > config.MaxPositionEmbeddings)
             throw new ArgumentOutOfRangeException(nameof(options), $"BertFineTuneOptions.MaxSequenceLength is {options.MaxSequenceLength}, but the model '{options.Model}' has only {config.MaxPositionEmbeddings} positions. Use at most {config.MaxPositionEmbeddings}.");
-        log.Info($"model {pretrained.Source}: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, {config.NumLabels} tags; " +
-            $"{train.Count} training and {validation?.Count ?? 0} validation sentences; seed {seed}");
+        log.Info($"model {pretrained.Source}: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, {config.NumLabels} outputs; {counts}; seed {seed}");
+        // torch's generator is process-wide: two Fits running at once would draw each other's dropout masks and lose the seed.
         lock (SeededTorchGate)
-            return Train(options, pretrained, config, task, Arguments(options, seed, pretrained.Tokenizer.PadId, device), log, tokenizer =>
-                (train.Windows(tokenizer, options.MaxSequenceLength, options.WindowStride),
-                 validation?.Windows(tokenizer, options.MaxSequenceLength, options.WindowStride)));
+            return Train(options, pretrained, config, task, Arguments(options, seed, pretrained.Tokenizer.PadId, device), log, tokenize);
     }
 
     private static readonly object SeededTorchGate = new();
