@@ -9,6 +9,7 @@ public sealed class SampleTests(ITestOutputHelper log)
 {
     [Theory]
     [InlineData("QuickStart.cs", new[] { "Test on 200 e-mails: accuracy ", "Saved ", "predicted spam", "predicted ham" })]
+    [InlineData("TokenClassification.cs", new[] { "Test on 500 sentences: entity precision ", "  PER ", "Tagged: " })]
     public void Sample_Runs(string sample, string[] expectedOutput)
     {
         var result = ChildProcess.Dotnet(log, RepoPaths.Root, TimeSpan.FromMinutes(8), "run", Path.Combine("samples", sample));
