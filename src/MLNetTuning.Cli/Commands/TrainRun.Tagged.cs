@@ -1,7 +1,6 @@
 using Microsoft.ML;
 using MLNetTuning.Cli.Data;
 using MLNetTuning.Cli.Modeling;
-using Spectre.Console;
 
 namespace MLNetTuning.Cli.Commands;
 
@@ -76,7 +75,6 @@ internal sealed partial class TrainRun
         using var model = FineTune(ml, options, trainView, $"{train.Count} sentences of {Path.GetFileName(dataPath)}", validation?.Count, test?.Count);
         var testResult = testView is null ? null : Evaluation.EvaluateTags(ml, model, testView, views.TagNames, test!.Count);
         PrintTest(testResult, model.History, "sentences");
-        if (testResult is { EntityTypes: null }) host.Out.WriteLine("The tags are not entity tags (O, B-X, I-X), so only token accuracy is reported.");
         var info = new ModelInfo(BertTask.TokenClassification, [.. model.ClassNames], columns.WordsName, null, columns.TagsName, options.Model,
             columns.WordColumn, columns.TagColumn);
         return SaveAndReport(ml, model, info, options, sizes, testResult, split.TestPath, comparison: null, binaryClassNames: null);

@@ -16,7 +16,7 @@ internal sealed record ConfusionMatrix(IReadOnlyList<string> ClassNames, long[,]
 /// entity tags the metrics of each entity type (null for other tasks, and for tags such as part of speech that name no entity).
 /// </summary>
 internal sealed record EvaluationResult(IReadOnlyList<KeyValuePair<string, double>> Metrics, ConfusionMatrix? Confusion, int Rows,
-    IReadOnlyDictionary<string, EntityTypeMetrics>? EntityTypes = null);
+    IReadOnlyDictionary<string, EntityTypeMetrics>? EntityTypes = null, string? Note = null);
 
 internal static class Evaluation
 {
@@ -86,7 +86,9 @@ internal static class Evaluation
             words += tv.Length;
             for (int i = 0; i < Math.Min(tv.Length, pv.Length); i++) if (tv[i] == pv[i]) correct++;
         }
-        return new EvaluationResult([new("TokenAccuracy", words == 0 ? 0 : (double)correct / words)], null, sentences);
+        return new EvaluationResult([new("TokenAccuracy", words == 0 ? 0 : (double)correct / words)], null, sentences,
+            Note: $"The tags ({string.Join(", ", tagNames.Take(8))}{(tagNames.Count > 8 ? ", ..." : "")}) are not entity tags (O, B-X, I-X), so entity precision, " +
+                "recall and F1 do not apply: only token accuracy is reported.");
     }
 
     private static ConfusionMatrix Confusion<T>(IDataView scored, IReadOnlyList<string> classNames, Func<T, int> classOf)

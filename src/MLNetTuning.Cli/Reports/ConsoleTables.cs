@@ -45,6 +45,7 @@ internal static class ConsoleTables
         console.Write(Metrics(title, result.Metrics));
         if (result.Confusion is not null) console.Write(Confusion(result.Confusion));
         if (result.EntityTypes is not null) console.Write(EntityTypes(result.EntityTypes));
+        if (result.Note is not null) console.WriteLine(result.Note);
     }
 
     public static string Seconds(TimeSpan time) => time.TotalSeconds.ToString(time.TotalSeconds < 10 ? "F1" : "F0", CultureInfo.InvariantCulture) + " s";

@@ -67,6 +67,7 @@ internal static class MarkdownReport
             foreach (var (name, value) in test.Metrics) md.AppendLine(c, $"| {name} | {ConsoleTables.Format(value)} |");
             md.AppendLine();
             if (test.Confusion is { } matrix) AppendConfusion(md, matrix);
+            if (test.Note is { } note) md.AppendLine(note).AppendLine();
             if (test.EntityTypes is { } types)
             {
                 md.AppendLine("| type | " + string.Join(" | ", ConsoleTables.EntityTypeColumns) + " |").AppendLine("|---|---|---|---|---|");
