@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.Json.Nodes;
-using MLNetTuning.Native;
 using Xunit.Abstractions;
 
 namespace MLNetTuning.Tests.Cli;
@@ -43,13 +42,10 @@ internal static class TaggedText
 }
 
 /// <summary>One tiny checkpoint and one `train --task token-classification` run, shared by the token CLI tests.</summary>
-public sealed class CliTokenModelFixture : IDisposable
+public sealed class CliTokenModelFixture : CliFixtureBase
 {
-    public CliTokenModelFixture()
+    public CliTokenModelFixture() : base("mlnt-cli-tok-")
     {
-        TorchNativeLoader.EnsureLoaded();
-        Folder = Directory.CreateTempSubdirectory("mlnt-cli-tok-").FullName;
-        TinyModel = TinyCheckpoint.Create(seed: 3, maxPositions: 128);
         TrainPath = TaggedText.WriteConll(Folder, "train.conll", 160, seed: 1);
         TestPath = TaggedText.WriteConll(Folder, "test.conll", 30, seed: 2);
         ModelPath = Path.Combine(Folder, "out", "ner.zip");
@@ -60,20 +56,12 @@ public sealed class CliTokenModelFixture : IDisposable
             "--report", ReportFolder, "--export-hf", ExportFolder, .. CliRunner.TinyTraining(TinyModel)]);
     }
 
-    public string Folder { get; }
-    public string TinyModel { get; }
     public string TrainPath { get; }
     public string TestPath { get; }
     public string ModelPath { get; }
     public string ReportFolder { get; }
     public string ExportFolder { get; }
     public CliRunner.Result Train { get; }
-
-    public void Dispose()
-    {
-        Directory.Delete(Folder, recursive: true);
-        Directory.Delete(Path.GetDirectoryName(TinyModel)!, recursive: true);
-    }
 }
 
 /// <summary>train, evaluate and predict of `mlnet-tune` for token classification on a tiny model, and the errors of tagged files.</summary>
