@@ -47,6 +47,8 @@ internal sealed partial class TrainRun(CliHost host, TrainCommand symbols, Parse
             if (dataArgument is null)
                 throw new UsageException("--task token-classification needs a data file of tagged sentences, for example: " +
                     "mlnet-tune train samples/data/ner-ewt/train.conll --task token-classification --test samples/data/ner-ewt/test.conll");
+            if (result.GetValue(symbols.SecondTextColumn) is not null || result.GetValue(symbols.PositiveClass) is not null)
+                throw new UsageException("--second-text-column and --positive-class do not apply to token classification: a sentence is one text with one tag per word. Leave them out.");
             return ExecuteTagged(dataArgument, options, new Split(trainRows, validationPath, validationRows, validationFraction, testPath, testRows));
         }
         // Checked before anything is read or trained: a comparison needs labelled rows that neither model trained on.

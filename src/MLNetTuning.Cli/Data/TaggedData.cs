@@ -14,6 +14,10 @@ internal sealed record TaggedColumns(int? WordColumn, int? TagColumn, string Wor
     public List<TaggedSentence> Read(string path, string option)
     {
         if (IsTsv(path)) return TaggedSentenceFile.ReadTsv(path, WordsName, TagsName, option);
+        // A CSV read as CoNLL would silently give one-column "words"; say which layouts there are instead.
+        if (path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase))
+            throw new UsageException($"The data file '{path}' ({option}) is a CSV file, which token classification does not read. Give a CoNLL-style file " +
+                "(one word per line with its tag, a blank line between sentences) or a .tsv file with the words and the tags of a sentence in two columns.");
         var (word, tag) = ConllDefaults(path);
         return TaggedSentenceFile.ReadConll(path, WordColumn ?? word, TagColumn ?? tag, option);
     }

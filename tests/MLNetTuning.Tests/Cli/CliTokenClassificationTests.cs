@@ -172,6 +172,29 @@ public sealed class CliTokenClassificationTests(CliTokenModelFixture trained, IT
     }
 
     [Fact]
+    public void TsvOfSentences_TrainsFromNamedColumns_AndEvaluateReadsItWithTheSavedColumns()
+    {
+        var sentences = MLNetTuning.Cli.Data.TaggedSentenceFile.ReadConll(trained.TrainPath, 1, -1, "test");
+        string tsv = Path.Combine(trained.Folder, "sentences.tsv");
+        File.WriteAllLines(tsv, ["Tags\tWords", .. sentences.Take(60).Select(x => string.Join(' ', x.Tags) + "\t" + string.Join(' ', x.Words))]);
+        string model = Path.Combine(trained.Folder, "tsv", "model.zip");
+        var run = CliRunner.Run(["train", tsv, "--task", "token-classification", "--text-column", "Words", "--label-column", "Tags", "--output", model,
+            "--report", Path.Combine(trained.Folder, "tsv", "report"), .. CliRunner.TinyTraining(trained.TinyModel)]);
+        output.WriteLine(run.ToString());
+        Assert.Equal(0, run.ExitCode);
+        Assert.Contains("60 sentences of sentences.tsv", run.Output);
+
+        var evaluate = CliRunner.Run(["evaluate", model, tsv]);
+        output.WriteLine(evaluate.ToString());
+        Assert.Equal(0, evaluate.ExitCode);
+        Assert.Contains("Per entity type", evaluate.Output);
+
+        var csv = CliRunner.Run(["train", Path.ChangeExtension(tsv, ".csv"), "--task", "token-classification"]);
+        Assert.Equal(2, csv.ExitCode);
+        Assert.Contains("CSV", csv.Error);
+    }
+
+    [Fact]
     public void BadColumnNumber_NamesTheFlagTheFileAndTheLine()
     {
         var run = CliRunner.Run(["train", trained.TrainPath, "--task", "token-classification", "--word-column", "5", "--model", trained.TinyModel]);
