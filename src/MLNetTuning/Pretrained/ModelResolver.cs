@@ -23,9 +23,6 @@ internal sealed class PretrainedBert(BertConfig config, Dictionary<string, Tenso
     /// <remarks>A checkpoint exported without a pooler (snowflake-arctic-embed-xs) leaves the pooler as Hugging Face initialises a new one.</remarks>
     public void LoadEncoderInto(BertModel encoder, bool ignorePooler = false)
     {
-        // An encoder built without a pooler (token classification reads every hidden state, as Hugging Face's
-        // BertForTokenClassification) has no place for the checkpoint's pooler, which is then not an error.
-        ignorePooler |= encoder.Pooler is null;
         bool hasPooler = Weights.Keys.Any(k => BertCheckpointKeys.Map(k, "") is { } m && m.StartsWith("pooler.", StringComparison.Ordinal));
         StrictLoad.LoadInto(encoder, Weights, Source, mapKey: key =>
                 BertCheckpointKeys.IsReplacedHead(key) ? null

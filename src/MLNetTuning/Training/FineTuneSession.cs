@@ -142,7 +142,9 @@ internal static class FineTuneSession
         var model = task.CreateModel(config, arguments.Device);
         try
         {
-            pretrained.LoadEncoderInto(model.Bert);
+            // A token-classification model has no pooler (it reads every hidden state, as Hugging Face's
+            // BertForTokenClassification), so the checkpoint's pooler has nowhere to go and is left out.
+            pretrained.LoadEncoderInto(model.Bert, ignorePooler: model.Bert.Pooler is null);
             pretrained.ReleaseWeights();
             model.Precision = TorchPrecision.Resolve(options.Precision, arguments.Device, log.Warning);
             Freeze(model, options);
