@@ -16,10 +16,12 @@ internal static class EvaluateCommand
         var textColumn = new Option<string?>("--text-column") { Description = "The text column [the one the model was trained with]" };
         var secondTextColumn = new Option<string?>("--second-text-column") { Description = "The second text column of pairs [as trained]" };
         var labelColumn = new Option<string?>("--label-column") { Description = "The label column [as trained]" };
-        var rows = new Option<int?>("--rows") { Description = "Evaluate on the first N rows [all]" };
+        var rows = new Option<int?>("--rows") { Description = "Evaluate on the first N rows (token models: sentences) [all]" };
+        var wordColumn = new Option<int?>("--word-column") { Description = "Token models, CoNLL-style file: the word's column, from 0 [as trained]" };
+        var tagColumn = new Option<int?>("--tag-column") { Description = "Token models, CoNLL-style file: the tag's column, from 0 [as trained]" };
         var command = new Command("evaluate", "Metrics of a model zip on a labelled data file, with the confusion matrix for classification.")
         {
-            modelPath, dataPath, textColumn, secondTextColumn, labelColumn, rows,
+            modelPath, dataPath, textColumn, secondTextColumn, labelColumn, rows, wordColumn, tagColumn,
         };
         command.SetAction(result =>
         {
@@ -27,16 +29,28 @@ internal static class EvaluateCommand
             var (model, info) = ModelFile.Load(ml, result.GetValue(modelPath)!, "model");
             using (model)
             {
+                int? limit = result.GetValue(rows);
+                if (limit is < 1) throw new UsageException($"--rows is {limit}; it must be at least 1.");
+                if (info.Task == BertTask.TokenClassification)
+                {
+                    var tagged = new TaggedColumns(result.GetValue(wordColumn) ?? info.WordColumn, result.GetValue(tagColumn) ?? info.TagColumn,
+                        result.GetValue(textColumn) ?? info.TextColumn, result.GetValue(labelColumn) ?? info.LabelColumn);
+                    string path = result.GetValue(dataPath)!;
+                    var sentences = tagged.Read(path, "data").Take(limit ?? int.MaxValue).ToList();
+                    var taggedView = TaggedViews.ForModel(ml, info.ClassNames).Labeled(sentences, $"The data file '{path}'");
+                    var tagResult = Evaluation.EvaluateTags(ml, model, taggedView, info.ClassNames, sentences.Count);
+                    ConsoleTables.Write(host.Out, $"token-classification metrics on {sentences.Count} sentences of {Path.GetFileName(path)}", tagResult);
+                    return ExitCodes.Success;
+                }
                 var columns = new ColumnNames(result.GetValue(textColumn) ?? info.TextColumn, result.GetValue(secondTextColumn) ?? info.SecondTextColumn,
                     result.GetValue(labelColumn) ?? info.LabelColumn);
                 var file = DataFile.Read(result.GetValue(dataPath)!, "data");
                 var examples = Examples.Read(file, columns, withLabel: true);
-                if (result.GetValue(rows) is int n) examples = n >= 1 ? examples.Take(n).ToList() : throw new UsageException($"--rows is {n}; it must be at least 1.");
+                if (limit is int n) examples = examples.Take(n).ToList();
                 var scheme = info.Labels with { LabelColumn = columns.Label };
                 var view = ExampleViews.Labeled(ml, examples, scheme, info.SecondTextColumn is not null, $"'{file.Path}'");
                 var evaluation = Evaluation.Evaluate(ml, model, view, scheme, examples.Count);
-                host.Out.Write(ConsoleTables.Metrics($"{TrainRun.TaskName(info.Task)} metrics on {examples.Count} rows of {Path.GetFileName(file.Path)}", evaluation.Metrics));
-                if (evaluation.Confusion is not null) host.Out.Write(ConsoleTables.Confusion(evaluation.Confusion));
+                ConsoleTables.Write(host.Out, $"{TrainRun.TaskName(info.Task)} metrics on {examples.Count} rows of {Path.GetFileName(file.Path)}", evaluation);
             }
             return ExitCodes.Success;
         });

@@ -49,6 +49,7 @@ internal sealed class FineTuneOptionSymbols
         Value<TorchDevice>("--device", nameof(BertFineTuneOptions.Device), "Cpu or Cuda [Cpu]", (o, v) => o.Device = v);
         Value<NumericPrecision>("--precision", nameof(BertFineTuneOptions.Precision), "Fp32, or Bf16 mixed precision (faster on CPUs with bfloat16 units) [Fp32]", (o, v) => o.Precision = v);
         Value<int>("--threads", nameof(BertFineTuneOptions.NumberOfThreads), "CPU threads for torch [the number of cores]", (o, v) => o.NumberOfThreads = v);
+        Value<int>("--window-stride", nameof(BertFineTuneOptions.WindowStride), "Token classification: sub-word tokens shared by consecutive windows of a text longer than --max-length [32]", (o, v) => o.WindowStride = v);
         Value<int>("--scoring-batch-size", nameof(BertFineTuneOptions.ScoringBatchSize), "Rows per forward pass when scoring [64]", (o, v) => o.ScoringBatchSize = v);
     }
 

@@ -23,7 +23,7 @@ internal static class PredictCommand
         var file = new Option<string?>("--file", "-f") { Description = "A text file (one text per line) or a TSV/CSV file (its text column)" };
         var topK = new Option<int>("--top-k", "-k") { Description = "Classes listed per text, most probable first", DefaultValueFactory = _ => 3 };
         var json = new Option<bool>("--json") { Description = "Write JSON lines instead of a table" };
-        var command = new Command("predict", "Score texts with a model zip: the predicted class and the top-k probabilities (or the regression score).")
+        var command = new Command("predict", "Score texts with a model zip: the predicted class and the top-k probabilities (or the regression score); for a token model the entities with their character offsets (or each word's tag).")
         {
             modelPath, texts, file, topK, json,
         };
@@ -37,6 +37,13 @@ internal static class PredictCommand
             {
                 bool pair = info.SecondTextColumn is not null;
                 var inputs = TextInputs.Read(host, result.GetValue(texts) ?? [], result.GetValue(file), info.Columns, pair);
+                if (info.Task == BertTask.TokenClassification)
+                {
+                    var tagged = TagPredictions.Predict(ml, model, info.ClassNames, inputs.Select(i => i.Text).ToList());
+                    if (result.GetValue(json)) WriteJson(host.RawOut, tagged);
+                    else host.Out.Write(TagPredictions.Table(tagged));
+                    return ExitCodes.Success;
+                }
                 var predictions = Predict(ml, model, info, inputs, k);
                 if (result.GetValue(json)) WriteJson(host.RawOut, predictions);
                 else host.Out.Write(Table(predictions, info.Task));
@@ -77,7 +84,7 @@ internal static class PredictCommand
         return predictions;
     }
 
-    private static void WriteJson(TextWriter output, IEnumerable<Prediction> predictions)
+    private static void WriteJson<T>(TextWriter output, IEnumerable<T> predictions)
     {
         var options = new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
         foreach (var prediction in predictions) output.WriteLine(JsonSerializer.Serialize(prediction, options));

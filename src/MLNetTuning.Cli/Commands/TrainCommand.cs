@@ -8,14 +8,26 @@ internal sealed class TrainCommand
 {
     internal readonly Argument<string?> Data = new("data")
     {
-        Description = "Training data: a TSV or CSV file with a header row. Omitted: the README's main job on the bundled spam sample.",
+        Description = "Training data: a TSV or CSV file with a header row (token classification: a CoNLL-style file or a TSV of sentences). Omitted: the README's main job on the bundled spam sample.",
         Arity = ArgumentArity.ZeroOrOne,
     };
     internal readonly Option<string?> TextColumn = new("--text-column") { Description = "The text column [Text]" };
     internal readonly Option<string?> SecondTextColumn = new("--second-text-column") { Description = "The second text column of sentence pairs" };
     internal readonly Option<string?> LabelColumn = new("--label-column") { Description = "The label column [Label]" };
-    internal readonly Option<string?> Task = new Option<string?>("--task") { Description = "multiclass, binary or regression [multiclass]" }
-        .AcceptOnlyFromAmong("multiclass", "binary", "regression");
+    internal readonly Option<string?> Task = new Option<string?>("--task")
+        {
+            Description = "multiclass, binary, regression or token-classification (a CoNLL-style file of one word per line, or a .tsv with space-separated " +
+                "words and tags in --text-column and --label-column) [multiclass]",
+        }
+        .AcceptOnlyFromAmong("multiclass", "binary", "regression", "token-classification");
+    internal readonly Option<int?> WordColumn = new("--word-column")
+    {
+        Description = "Token classification, CoNLL-style file: the word's column, from 0; negative counts from the end [.conll/.conllu: 1; other files: 0]",
+    };
+    internal readonly Option<int?> TagColumn = new("--tag-column")
+    {
+        Description = "Token classification, CoNLL-style file: the tag's column, from 0; negative counts from the end [.conllu: 3 (UPOS); others: -1, the last]",
+    };
     internal readonly Option<string?> PositiveClass = new("--positive-class") { Description = "Binary: the label value that is positive (needed unless the labels are true/false, 1/0 or yes/no)" };
     internal readonly Option<string?> Model = new("--model") { Description = "An embedded model name (all-MiniLM-L6-v2) or a Hugging Face folder [all-MiniLM-L6-v2]" };
     internal readonly Option<int?> TrainRows = new("--train-rows") { Description = "Train on N rows of the data file, sampled with the seed [all]" };
@@ -43,7 +55,7 @@ internal sealed class TrainCommand
             if (r.Tokens is [{ Value: ['-', ..] value }]) r.AddError($"Unknown option '{value}'.");
         });
         command.Add(Data);
-        foreach (var option in new Option[] { TextColumn, SecondTextColumn, LabelColumn, Task, PositiveClass, Model, TrainRows, Validation, ValidationRows,
+        foreach (var option in new Option[] { TextColumn, SecondTextColumn, LabelColumn, Task, WordColumn, TagColumn, PositiveClass, Model, TrainRows, Validation, ValidationRows,
                      ValidationFraction, Test, TestRows, Baseline, Output, ExportHuggingFace, ReportFolder })
             command.Add(option);
         foreach (var option in Training.Symbols) command.Add(option);

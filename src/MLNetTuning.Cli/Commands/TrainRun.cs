@@ -10,7 +10,7 @@ using Spectre.Console;
 namespace MLNetTuning.Cli.Commands;
 
 /// <summary>One `train` run: read and split the data, fine-tune with live progress, test, then write the model and the report.</summary>
-internal sealed class TrainRun(CliHost host, TrainCommand symbols, ParseResult result)
+internal sealed partial class TrainRun(CliHost host, TrainCommand symbols, ParseResult result)
 {
     private readonly Stopwatch _clock = Stopwatch.StartNew();
 
@@ -41,6 +41,16 @@ internal sealed class TrainRun(CliHost host, TrainCommand symbols, ParseResult r
         if (validationFraction is < 0 or >= 1) throw new UsageException($"--validation-fraction is {validationFraction}; it must be at least 0 and less than 1 (0: no validation rows).");
         if (validationFraction == 0) validationFraction = null;
         bool baseline = result.GetValue(symbols.Baseline);
+        if (task == BertTask.TokenClassification)
+        {
+            if (baseline) throw new UsageException("--baseline compares with a classic text classifier, and there is none for token classification. Leave out --baseline.");
+            if (dataArgument is null)
+                throw new UsageException("--task token-classification needs a data file of tagged sentences, for example: " +
+                    "mlnet-tune train samples/data/ner-ewt/train.conll --task token-classification --test samples/data/ner-ewt/test.conll");
+            if (result.GetValue(symbols.SecondTextColumn) is not null || result.GetValue(symbols.PositiveClass) is not null)
+                throw new UsageException("--second-text-column and --positive-class do not apply to token classification: a sentence is one text with one tag per word. Leave them out.");
+            return ExecuteTagged(dataArgument, options, new Split(trainRows, validationPath, validationRows, validationFraction, testPath, testRows));
+        }
         // Checked before anything is read or trained: a comparison needs labelled rows that neither model trained on.
         if (baseline && testPath is null && validationPath is null && validationRows is null && validationFraction is null)
             throw new UsageException("--baseline compares the fine-tuned model and the baseline on held-out data, and there is none: give --test FILE " +
@@ -74,7 +84,7 @@ internal sealed class TrainRun(CliHost host, TrainCommand symbols, ParseResult r
         else if (validationFraction is float fraction)
         {
             int before = train.Count;
-            (train, validation) = Examples.HoldOut(train, fraction, task != BertTask.Regression, seed);
+            (train, validation) = Examples.HoldOut(train, fraction, task != BertTask.Regression ? e => e.Label : null, seed);
             if (train.Count == 0 || validation.Count == 0)
                 throw new UsageException($"--validation-fraction {fraction}: of the {before} training rows, {train.Count} would be left for training and {validation.Count} for validation. " +
                     "Give more rows or another fraction.");
@@ -121,28 +131,10 @@ internal sealed class TrainRun(CliHost host, TrainCommand symbols, ParseResult r
             host.Cancellation.ThrowIfCancellationRequested();
         }
 
-        host.Out.MarkupLine(Markup.Escape($"Fine-tuning {options.Model} ({TaskName(task)}) on {train.Count} rows of {Path.GetFileName(trainFile.Path)}" +
-            $"{(validation is null ? "" : $", validating on {validation.Count}")}{(test is null ? "" : $", testing on {test.Count}")}: " +
-            $"{options.Epochs} epoch(s), batch {options.BatchSize}, learning rate {options.LearningRate:G3}, max {options.MaxSequenceLength} tokens."));
-        using var model = ProgressView.Run(host, progress =>
-        {
-            options.Progress = progress;
-            return new BertFineTuneEstimator(ml, options).Fit(trainView);
-        });
-        // Ctrl+C after the last step but before saving still means "keep nothing".
-        host.Cancellation.ThrowIfCancellationRequested();
+        using var model = FineTune(ml, options, trainView, $"{train.Count} rows of {Path.GetFileName(trainFile.Path)}", validation?.Count, test?.Count);
         var history = model.History;
-        host.Out.WriteLine($"Trained in {history.TrainingTime.TotalSeconds:F0} s ({history.Steps.Count} steps).");
-
-        EvaluationResult? testResult = null;
-        if (testView is not null)
-        {
-            testResult = Evaluation.Evaluate(ml, model, testView, scheme, test!.Count);
-            host.Out.Write(ConsoleTables.Metrics($"Test ({test.Count} rows)", testResult.Metrics));
-            if (testResult.Confusion is not null) host.Out.Write(ConsoleTables.Confusion(testResult.Confusion));
-        }
-        else if (history.Best is { } best)
-            host.Out.Write(ConsoleTables.Metrics($"Validation, best (step {best.Step})", best.Metrics.ToList()));
+        var testResult = testView is null ? null : Evaluation.Evaluate(ml, model, testView, scheme, test!.Count);
+        PrintTest(testResult, history, "rows");
 
         ModelComparison? comparison = null;
         if (baselineFit is { } fitted)
@@ -161,15 +153,49 @@ internal sealed class TrainRun(CliHost host, TrainCommand symbols, ParseResult r
             ]);
             host.Out.Write(ConsoleTables.Comparison(comparison));
         }
-        host.Cancellation.ThrowIfCancellationRequested();
+        // The file's own class names (ham/spam), which the bool label of the model no longer carries.
+        return SaveAndReport(ml, model, new ModelInfo(task, scheme.ClassNames, columns.Text, columns.SecondText, columns.Label, options.Model),
+            options, sizes, testResult, testSource, comparison, scheme.Task == BertTask.BinaryClassification ? scheme.ClassNames : null);
+    }
 
+    /// <summary>Fine-tunes with live progress; <paramref name="trainDescription"/> says what the training data is, for the first line.</summary>
+    private BertFineTuneTransformer FineTune(MLContext ml, BertFineTuneOptions options, IDataView trainView, string trainDescription, int? validationCount, int? testCount)
+    {
+        host.Out.MarkupLine(Markup.Escape($"Fine-tuning {options.Model} ({TaskName(options.Task)}) on {trainDescription}" +
+            $"{(validationCount is null ? "" : $", validating on {validationCount}")}{(testCount is null ? "" : $", testing on {testCount}")}: " +
+            $"{options.Epochs} epoch(s), batch {options.BatchSize}, learning rate {options.LearningRate:G3}, max {options.MaxSequenceLength} tokens."));
+        var model = ProgressView.Run(host, progress =>
+        {
+            options.Progress = progress;
+            return new BertFineTuneEstimator(ml, options).Fit(trainView);
+        });
+        // Ctrl+C after the last step but before saving still means "keep nothing".
+        if (host.Cancellation.IsCancellationRequested) model.Dispose();
+        host.Cancellation.ThrowIfCancellationRequested();
+        host.Out.WriteLine($"Trained in {model.History.TrainingTime.TotalSeconds:F0} s ({model.History.Steps.Count} steps).");
+        return model;
+    }
+
+    /// <summary>The test tables, or without a test set the best validation metrics; <paramref name="unit"/> is what the test set counts (rows, sentences).</summary>
+    private void PrintTest(EvaluationResult? testResult, TrainingHistory history, string unit)
+    {
+        if (testResult is not null) ConsoleTables.Write(host.Out, $"Test ({testResult.Rows} {unit})", testResult);
+        else if (history.Best is { } best)
+            host.Out.Write(ConsoleTables.Metrics($"Validation, best (step {best.Step})", best.Metrics.ToList()));
+    }
+
+    /// <summary>Writes the model zip, the optional Hugging Face folder, the plots and report.md.</summary>
+    private int SaveAndReport(MLContext ml, BertFineTuneTransformer model, ModelInfo info, BertFineTuneOptions options, List<KeyValuePair<string, string>> sizes,
+        EvaluationResult? testResult, string? testSource, ModelComparison? comparison, IReadOnlyList<string>? binaryClassNames)
+    {
+        host.Cancellation.ThrowIfCancellationRequested();
+        var history = model.History;
         string modelPath = result.GetValue(symbols.Output)!;
-        ModelFile.Save(ml, model, new ModelInfo(task, scheme.ClassNames, columns.Text, columns.SecondText, columns.Label, options.Model), modelPath);
+        ModelFile.Save(ml, model, info, modelPath);
         host.Out.WriteLine($"Saved {modelPath} ({new FileInfo(modelPath).Length / 1e6:F1} MB).");
         if (result.GetValue(symbols.ExportHuggingFace) is { } exportFolder)
         {
-            // The file's own class names (ham/spam), which the bool label of the model no longer carries.
-            model.ExportHuggingFaceFolder(exportFolder, scheme.Task == BertTask.BinaryClassification ? scheme.ClassNames : null);
+            model.ExportHuggingFaceFolder(exportFolder, binaryClassNames);
             host.Out.WriteLine($"Exported the Hugging Face folder {exportFolder}.");
         }
 
@@ -197,6 +223,7 @@ internal sealed class TrainRun(CliHost host, TrainCommand symbols, ParseResult r
     {
         "binary" => BertTask.BinaryClassification,
         "regression" => BertTask.Regression,
+        "token-classification" => BertTask.TokenClassification,
         _ => BertTask.MulticlassClassification,
     };
 
@@ -204,6 +231,7 @@ internal sealed class TrainRun(CliHost host, TrainCommand symbols, ParseResult r
     {
         BertTask.BinaryClassification => "binary",
         BertTask.Regression => "regression",
+        BertTask.TokenClassification => "token-classification",
         _ => "multiclass",
     };
 }

@@ -24,7 +24,7 @@ internal static class Examples
     }
 
     /// <summary>A seeded shuffle, so that a subset (--train-rows) is a fair sample of a file sorted by class.</summary>
-    public static List<TextExample> Shuffled(IEnumerable<TextExample> examples, int seed)
+    public static List<T> Shuffled<T>(IEnumerable<T> examples, int seed)
     {
         var list = examples.ToList();
         new Random(seed).Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(list));
@@ -33,16 +33,17 @@ internal static class Examples
 
     /// <summary>
     /// Holds out <paramref name="fraction"/> of <paramref name="examples"/> for validation, seeded; for classification by
-    /// class, so that each class keeps its share, and a class of two or more rows keeps at least one row on each side (so
+    /// class (<paramref name="stratifyBy"/>: the class of an example; null for no strata), so that each class keeps its share, and a class of two or more rows keeps at least one row on each side (so
     /// that validation metrics such as AUC and F1 see every class). The CLI splits itself, rather than leaving it to
     /// BertFineTuneOptions.ValidationFraction, so that it knows the rows of both sides: the report counts them and
     /// --baseline trains on exactly the rows the fine-tuning trains on.
     /// </summary>
-    public static (List<TextExample> Train, List<TextExample> Validation) HoldOut(IReadOnlyList<TextExample> examples, float fraction, bool stratify, int seed)
+    public static (List<T> Train, List<T> Validation) HoldOut<T>(IReadOnlyList<T> examples, float fraction, Func<T, string>? stratifyBy, int seed)
     {
         var random = new Random(seed);
-        var groups = stratify
-            ? Enumerable.Range(0, examples.Count).GroupBy(i => examples[i].Label, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => g.ToArray())
+        bool stratify = stratifyBy is not null;
+        var groups = stratifyBy is not null
+            ? Enumerable.Range(0, examples.Count).GroupBy(i => stratifyBy(examples[i]), StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => g.ToArray())
             : [Enumerable.Range(0, examples.Count).ToArray()];
         var held = new HashSet<int>();
         foreach (var group in groups)

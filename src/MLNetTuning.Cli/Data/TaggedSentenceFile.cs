@@ -133,8 +133,8 @@ internal static class TaggedSentenceFile
     {
         int index = column < 0 ? columns + column : column;
         if (index < 0 || index >= columns)
-            throw new CliException($"The data file '{path}' ({option}): the {what} column is {column}, but line {line}, the first word line, has {columns} " +
-                $"column(s), so it must be 0 to {columns - 1} (or -1 to -{columns} counting from the end).");
+            throw new CliException($"The data file '{path}' ({option}): the {what} column (--{what}-column) is {column}, but line {line}, the first word line, has {columns} " +
+                $"column(s), so it must be 0 to {columns - 1} (or -1 to -{columns} counting from the end). Columns count from 0.");
         return index;
     }
 

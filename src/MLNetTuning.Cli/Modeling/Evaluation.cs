@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetTuning.Cli.Data;
+using MLNetTuning.Tagging;
 
 namespace MLNetTuning.Cli.Modeling;
 
@@ -10,8 +11,12 @@ internal sealed record ConfusionMatrix(IReadOnlyList<string> ClassNames, long[,]
     public long Total => Counts.Cast<long>().Sum();
 }
 
-/// <summary>ML.NET's metrics of a task on labelled data, and the confusion matrix for classification.</summary>
-internal sealed record EvaluationResult(IReadOnlyList<KeyValuePair<string, double>> Metrics, ConfusionMatrix? Confusion, int Rows);
+/// <summary>
+/// ML.NET's metrics of a task on labelled data, the confusion matrix for classification, and for token classification with
+/// entity tags the metrics of each entity type (null for other tasks, and for tags such as part of speech that name no entity).
+/// </summary>
+internal sealed record EvaluationResult(IReadOnlyList<KeyValuePair<string, double>> Metrics, ConfusionMatrix? Confusion, int Rows,
+    IReadOnlyDictionary<string, EntityTypeMetrics>? EntityTypes = null, string? Note = null);
 
 internal static class Evaluation
 {
@@ -49,6 +54,41 @@ internal static class Evaluation
                 ], null, rows);
             }
         }
+    }
+
+    /// <summary>
+    /// Tags the sentences of <paramref name="data"/> (made by <see cref="TaggedViews.Labeled"/>) and scores them: for entity tags
+    /// (O, B-/I-) seqeval-style entity precision, recall and F1 plus token accuracy and the per-type table; for other tag sets
+    /// (part of speech) token accuracy alone, since entity metrics would be meaningless there.
+    /// </summary>
+    public static EvaluationResult EvaluateTags(MLContext ml, ITransformer model, IDataView data, IReadOnlyList<string> tagNames, int sentences)
+    {
+        var scored = model.Transform(data);
+        if (EntityCounter.IsEntityTagSet(tagNames))
+        {
+            var m = ml.MulticlassClassification.EvaluateEntities(scored, ExampleViews.LabelColumn, "PredictedLabel");
+            return new EvaluationResult([new("Precision", m.Precision), new("Recall", m.Recall), new("F1", m.F1), new("TokenAccuracy", m.TokenAccuracy)],
+                null, sentences, m.PerEntityType);
+        }
+        // Both columns number the tags in the same sorted order (the model's classes are the training label's KeyValues).
+        var truth = scored.Schema[ExampleViews.LabelColumn];
+        var predicted = scored.Schema["PredictedLabel"];
+        using var cursor = scored.GetRowCursor([truth, predicted]);
+        var getTruth = cursor.GetGetter<VBuffer<uint>>(truth);
+        var getPredicted = cursor.GetGetter<VBuffer<uint>>(predicted);
+        VBuffer<uint> t = default, p = default;
+        long words = 0, correct = 0;
+        while (cursor.MoveNext())
+        {
+            getTruth(ref t);
+            getPredicted(ref p);
+            var (tv, pv) = (t.DenseValues().ToArray(), p.DenseValues().ToArray());
+            words += tv.Length;
+            for (int i = 0; i < Math.Min(tv.Length, pv.Length); i++) if (tv[i] == pv[i]) correct++;
+        }
+        return new EvaluationResult([new("TokenAccuracy", words == 0 ? 0 : (double)correct / words)], null, sentences,
+            Note: $"The tags ({string.Join(", ", tagNames.Take(8))}{(tagNames.Count > 8 ? ", ..." : "")}) are not entity tags (O, B-X, I-X), so entity precision, " +
+                "recall and F1 do not apply: only token accuracy is reported.");
     }
 
     private static ConfusionMatrix Confusion<T>(IDataView scored, IReadOnlyList<string> classNames, Func<T, int> classOf)

@@ -8,7 +8,10 @@ using MLNetTuning.Cli.Reports;
 namespace MLNetTuning.Cli.Modeling;
 
 /// <summary>What the CLI needs besides the weights to read data and name predictions; kept in the model zip beside ML.NET's entries.</summary>
-internal sealed record ModelInfo(BertTask Task, IReadOnlyList<string> ClassNames, string TextColumn, string? SecondTextColumn, string LabelColumn, string Model)
+/// <remarks>Token models also keep the CoNLL word and tag column numbers they were trained with (null: the file type's default),
+/// so that evaluate reads a file as train did.</remarks>
+internal sealed record ModelInfo(BertTask Task, IReadOnlyList<string> ClassNames, string TextColumn, string? SecondTextColumn, string LabelColumn, string Model,
+    int? WordColumn = null, int? TagColumn = null)
 {
     public ColumnNames Columns => new(TextColumn, SecondTextColumn, LabelColumn);
 
@@ -26,7 +29,8 @@ internal static class ModelFile
     {
         AtomicFile.Write(path, temp =>
         {
-            ml.Model.Save(model, ExampleViews.InputSchema(ml, info.SecondTextColumn is not null), temp);
+            var schema = info.Task == BertTask.TokenClassification ? TaggedViews.InputSchema(ml) : ExampleViews.InputSchema(ml, info.SecondTextColumn is not null);
+            ml.Model.Save(model, schema, temp);
             using var zip = ZipFile.Open(temp, ZipArchiveMode.Update);
             using var entry = zip.CreateEntry(InfoEntry).Open();
             JsonSerializer.Serialize(entry, info);
@@ -68,7 +72,7 @@ internal static class ModelFile
     {
         string[] classes = model.Task switch
         {
-            BertTask.MulticlassClassification => [.. model.ClassNames],
+            BertTask.MulticlassClassification or BertTask.TokenClassification => [.. model.ClassNames],
             BertTask.BinaryClassification => ["false", "true"],
             _ => [],
         };

@@ -26,6 +26,28 @@ internal static class ConsoleTables
         return table;
     }
 
+    /// <summary>Token classification: one row per entity type, as seqeval's classification report.</summary>
+    public static Table EntityTypes(IReadOnlyDictionary<string, EntityTypeMetrics> types)
+    {
+        var table = new Table { Title = new TableTitle("Per entity type") }.AddColumn("type");
+        foreach (var name in EntityTypeColumns) table.AddColumn(new TableColumn(name).RightAligned());
+        foreach (var (type, m) in types) table.AddRow([Markup.Escape(type), .. EntityTypeCells(m)]);
+        return table;
+    }
+
+    public static readonly string[] EntityTypeColumns = ["precision", "recall", "F1", "support"];
+
+    public static string[] EntityTypeCells(EntityTypeMetrics m) => [Format(m.Precision), Format(m.Recall), Format(m.F1), m.Support.ToString(CultureInfo.InvariantCulture)];
+
+    /// <summary>The test or evaluation tables of a result: its metrics, then the confusion matrix or the per-type table when it has one.</summary>
+    public static void Write(IAnsiConsole console, string title, EvaluationResult result)
+    {
+        console.Write(Metrics(title, result.Metrics));
+        if (result.Confusion is not null) console.Write(Confusion(result.Confusion));
+        if (result.EntityTypes is not null) console.Write(EntityTypes(result.EntityTypes));
+        if (result.Note is not null) console.WriteLine(result.Note);
+    }
+
     public static string Seconds(TimeSpan time) => time.TotalSeconds.ToString(time.TotalSeconds < 10 ? "F1" : "F0", CultureInfo.InvariantCulture) + " s";
 
     /// <summary>Rows are the true classes, columns the predicted ones; the last column is each class's recall, the last row its precision.</summary>

@@ -67,6 +67,13 @@ internal static class MarkdownReport
             foreach (var (name, value) in test.Metrics) md.AppendLine(c, $"| {name} | {ConsoleTables.Format(value)} |");
             md.AppendLine();
             if (test.Confusion is { } matrix) AppendConfusion(md, matrix);
+            if (test.Note is { } note) md.AppendLine(note).AppendLine();
+            if (test.EntityTypes is { } types)
+            {
+                md.AppendLine("| type | " + string.Join(" | ", ConsoleTables.EntityTypeColumns) + " |").AppendLine("|---|---|---|---|---|");
+                foreach (var (type, m) in types) md.AppendLine($"| {Cell(type)} | " + string.Join(" | ", ConsoleTables.EntityTypeCells(m)) + " |");
+                md.AppendLine();
+            }
         }
 
         if (run.Baseline is { } comparison)

@@ -15,6 +15,17 @@ internal sealed class EntityCounter
     private long _tokens, _correctTokens;
 
     /// <summary>
+    /// Whether <paramref name="tags"/> are entity positions (O, B-/I-/E-/S-), so that entity metrics mean something; part-of-speech
+    /// tags are not, and are scored by accuracy alone. A set of O alone names no entity either.
+    /// </summary>
+    public static bool IsEntityTagSet(IEnumerable<string> tags)
+    {
+        var counter = new EntityCounter();
+        var list = tags.ToList();
+        return list.All(t => counter.Tag(t) is not null) && list.Any(t => t != "O");
+    }
+
+    /// <summary>
     /// Parses a tag name: <c>O</c>, or a position letter B, I, E or S, a hyphen and the type (<c>B-PER</c>; the type may hold
     /// further hyphens). A bare letter (<c>B</c>) has the type <c>_</c>, as in seqeval. Anything else returns null: a tag such
     /// as <c>NOUN</c> names no entity, and guessing would give metrics that mean nothing.

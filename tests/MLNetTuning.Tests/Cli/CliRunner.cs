@@ -44,14 +44,32 @@ public static class CliRunner
         ["--model", model, "--epochs", "4", "--batch-size", "16", "--learning-rate", "5e-3", "--max-length", "32", "--threads", "1", "--seed", "8"];
 }
 
-/// <summary>One tiny checkpoint and one `train` run on the topics, shared by the CLI tests that read a model.</summary>
-public sealed class CliTrainedModelFixture : IDisposable
+/// <summary>A temp folder and one tiny checkpoint, shared by the CLI fixtures that train a model once for their tests.</summary>
+public abstract class CliFixtureBase : IDisposable
 {
-    public CliTrainedModelFixture()
+    protected CliFixtureBase(string prefix)
     {
         TorchNativeLoader.EnsureLoaded();
-        Folder = Directory.CreateTempSubdirectory("mlnt-cli-").FullName;
+        Folder = Directory.CreateTempSubdirectory(prefix).FullName;
         TinyModel = TinyCheckpoint.Create(seed: 3, maxPositions: 128);
+    }
+
+    public string Folder { get; }
+    public string TinyModel { get; }
+
+    public void Dispose()
+    {
+        Directory.Delete(Folder, recursive: true);
+        Directory.Delete(Path.GetDirectoryName(TinyModel)!, recursive: true);
+        GC.SuppressFinalize(this);
+    }
+}
+
+/// <summary>One tiny checkpoint and one `train` run on the topics, shared by the CLI tests that read a model.</summary>
+public sealed class CliTrainedModelFixture : CliFixtureBase
+{
+    public CliTrainedModelFixture() : base("mlnt-cli-")
+    {
         TrainPath = CliRunner.WriteTopics(Folder, "train.tsv", 240, seed: 1);
         ValidationPath = CliRunner.WriteTopics(Folder, "validation.tsv", 30, seed: 3);
         TestPath = CliRunner.WriteTopics(Folder, "test.tsv", 30, seed: 2);
@@ -62,18 +80,10 @@ public sealed class CliTrainedModelFixture : IDisposable
             .. CliRunner.TinyTraining(TinyModel)]);
     }
 
-    public string Folder { get; }
-    public string TinyModel { get; }
     public string TrainPath { get; }
     public string ValidationPath { get; }
     public string TestPath { get; }
     public string ModelPath { get; }
     public string ReportFolder { get; }
     public CliRunner.Result Train { get; }
-
-    public void Dispose()
-    {
-        Directory.Delete(Folder, recursive: true);
-        Directory.Delete(Path.GetDirectoryName(TinyModel)!, recursive: true);
-    }
 }

@@ -94,7 +94,7 @@ public sealed class TaggedSentenceFileTests : IDisposable
 
         var error = Assert.Throws<CliException>(() => TaggedSentenceFile.ReadConll(path, 0, 3, "train"));
 
-        Assert.Contains("tag column is 3", error.Message);
+        Assert.Contains("tag column (--tag-column) is 3", error.Message);
         Assert.Contains("line 2", error.Message);
         Assert.Contains("0 to 1", error.Message);
     }

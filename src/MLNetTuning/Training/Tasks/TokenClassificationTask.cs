@@ -23,8 +23,7 @@ internal sealed class TokenClassificationTask : FineTuneTask
         _loss = new BertLossOptions(loss.ClassWeights, loss.LabelSmoothing);
         Words = words;
         // Entity F1 means something only when every tag is O or a B-/I-/E-/S- position; POS tags are scored by accuracy.
-        var counter = new EntityCounter();
-        IsEntityTagSet = tags.All(t => counter.Tag(t) is not null) && tags.Any(t => t != "O");
+        IsEntityTagSet = EntityCounter.IsEntityTagSet(tags);
     }
 
     public override BertTask Kind => BertTask.TokenClassification;
