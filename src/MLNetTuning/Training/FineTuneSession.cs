@@ -142,7 +142,8 @@ internal static class FineTuneSession
         var model = task.CreateModel(config, arguments.Device);
         try
         {
-            pretrained.LoadEncoderInto(model.Bert);
+            // A token-classification model has no pooler: the checkpoint's pooler is left out, as Hugging Face does.
+            pretrained.LoadEncoderInto(model.Bert, ignorePooler: model.Bert.Pooler is null);
             pretrained.ReleaseWeights();
             model.Precision = TorchPrecision.Resolve(options.Precision, arguments.Device, log.Warning);
             Freeze(model, options);
