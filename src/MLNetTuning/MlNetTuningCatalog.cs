@@ -136,6 +136,7 @@ public static class MlNetTuningCatalog
         string answerColumnName = "Answer", string predictedAnswerColumnName = "PredictedAnswer")
     {
         ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(data);
         return AnswerEvaluator.Evaluate(data, answerColumnName, predictedAnswerColumnName);
     }
 

@@ -559,7 +559,7 @@ internal sealed record BertLossOptions(float[]? ClassWeights = null, double Labe
 /// </summary>
 internal abstract class BertTaskModel(string name) : nn.Module(name)
 {
-    public abstract BertConfig Config { get; }
+    public virtual BertConfig Config => Bert.Config;
     public abstract BertModel Bert { get; }
     public abstract Linear Classifier { get; }
 
@@ -703,7 +703,6 @@ internal sealed class BertForQuestionAnswering : BertTaskModel
         BertInit.Apply(_qaOutputs, config.InitializerRange);
     }
 
-    public override BertConfig Config => _bert.Config;
     public override BertModel Bert => _bert;
     public override Linear Classifier => _qaOutputs;
     public override bool PerToken => true;

@@ -10,7 +10,6 @@ internal static class AnswerEvaluator
     /// <exception cref="ArgumentException">A column is missing or is not text.</exception>
     public static AnswerMetrics Evaluate(IDataView data, string answerColumnName, string predictedAnswerColumnName)
     {
-        ArgumentNullException.ThrowIfNull(data);
         var gold = TextColumn(data.Schema, answerColumnName, nameof(answerColumnName));
         var predicted = TextColumn(data.Schema, predictedAnswerColumnName, nameof(predictedAnswerColumnName));
         using var cursor = data.GetRowCursor(gold.Index == predicted.Index ? [gold] : [gold, predicted]);
