@@ -38,6 +38,14 @@ public sealed class BertFineTuneEstimator : IEstimator<BertFineTuneTransformer>
         ArgumentNullException.ThrowIfNull(input);
         // The data is read here, at the ML.NET surface; the session below sees texts, labels and options only.
         FineTunedBert model;
+        if (_options.Task == BertTask.QuestionAnswering)
+        {
+            var questions = QuestionAnswerReader.Read(input, _options, "training data");
+            var validation = _options.ValidationSet is { } set ? QuestionAnswerReader.Read(set, _options, "validation set") : null;
+            model = FineTuneSession.FitQuestions(_environment, questions, validation, _options);
+            // The question and the context are read as the text pair of the scoring batch.
+            return new BertFineTuneTransformer(model, _options.QuestionColumnName, _options.ContextColumnName);
+        }
         if (_options.Task == BertTask.TokenClassification)
         {
             var sentences = TaggedSentenceReader.Read(input, _options, "training data");
@@ -56,6 +64,14 @@ public sealed class BertFineTuneEstimator : IEstimator<BertFineTuneTransformer>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
+        if (_options.Task == BertTask.QuestionAnswering)
+        {
+            // The answer is read at Fit only; scoring needs the question and the context.
+            InputColumn[] texts = [new(_options.QuestionColumnName, TextDataViewType.Instance), new(_options.ContextColumnName, TextDataViewType.Instance)];
+            new InputColumn(_options.AnswerColumnName, TextDataViewType.Instance).CheckIn(inputSchema, nameof(BertFineTuneEstimator));
+            return BatchedMappingTransformer.ExtendSchemaShape(inputSchema, texts, FineTuneTasks.ForScoring(BertTask.QuestionAnswering, [], 0, 1,
+                answers: AnswerSettings.Default with { TopK = _options.TopKAnswers }).OutputColumns, nameof(BertFineTuneEstimator));
+        }
         var label = inputSchema.FirstOrDefault(c => c.Name == _options.LabelColumnName);
         if (label.Name is null)
             throw new ArgumentException($"The input has no label column '{_options.LabelColumnName}' (BertFineTuneOptions.LabelColumnName).", nameof(inputSchema));

@@ -18,6 +18,12 @@ public enum BertTask
     /// probability of each predicted tag).
     /// </summary>
     TokenClassification,
+    /// <summary>
+    /// Extractive question answering: the answer to <see cref="BertFineTuneOptions.QuestionColumnName"/> is a span of
+    /// <see cref="BertFineTuneOptions.ContextColumnName"/>. Trains on <see cref="BertFineTuneOptions.AnswerColumnName"/> (the
+    /// answer text); outputs text <c>PredictedAnswer</c>, int <c>PredictedAnswerStart</c> and float <c>Score</c>.
+    /// </summary>
+    QuestionAnswering,
 }
 
 /// <summary>How the learning rate moves after warmup.</summary>
@@ -217,6 +223,45 @@ public sealed class BertFineTuneOptions
     /// each word is predicted from the window where it has the most context. Default 32 (capped at half a window).
     /// </summary>
     public int WindowStride { get; set; } = 32;
+
+    /// <summary>Question answering: the question column (text). Default <c>Question</c>.</summary>
+    public string QuestionColumnName { get; set; } = "Question";
+
+    /// <summary>Question answering: the context column (text) that holds the answer. Default <c>Context</c>.</summary>
+    public string ContextColumnName { get; set; } = "Context";
+
+    /// <summary>
+    /// Question answering: the answer column (text), exactly as it appears in the context; an empty answer means "no answer
+    /// in this context" and trains the <c>[CLS]</c> position. Needed for training only. Default <c>Answer</c>.
+    /// </summary>
+    public string AnswerColumnName { get; set; } = "Answer";
+
+    /// <summary>
+    /// Question answering: the column with the answer's character offset in the context (Int32, Int64, or a Single holding
+    /// whole numbers), or null (default) to take the answer's first occurrence in the context.
+    /// </summary>
+    public string? AnswerStartColumnName { get; set; }
+
+    /// <summary>
+    /// Question answering: the context tokens that consecutive windows share when question and context do not fit in
+    /// <see cref="MaxSequenceLength"/> (Hugging Face's <c>doc_stride</c>). Default 128, capped at half of a window's context.
+    /// </summary>
+    public int DocumentStride { get; set; } = 128;
+
+    /// <summary>Question answering: the longest answer predicted, in sub-word tokens. Default 30.</summary>
+    public int MaxAnswerLength { get; set; } = 30;
+
+    /// <summary>
+    /// Question answering: how many answers to predict per question. Above 1 adds the text vector <c>PredictedAnswers</c> and
+    /// the float vector <c>Scores</c>, best first. Default 1.
+    /// </summary>
+    public int TopKAnswers { get; set; } = 1;
+
+    /// <summary>
+    /// Question answering: whether a question may have no answer in its context (SQuAD 2.0): the empty answer is predicted
+    /// when the <c>[CLS]</c> span scores higher than every real span. Default false.
+    /// </summary>
+    public bool AllowNoAnswer { get; set; }
 
     /// <summary>Rows per forward pass when scoring. Default 64.</summary>
     public int ScoringBatchSize { get; set; } = 64;

@@ -92,12 +92,14 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
         private const string HistoryEntry = "TrainingHistory.json";
 
         public static ModelFormat ModelFormat { get; } = new(
-            Signature: "BERTFINE", LoaderSignature, typeof(BertFineTuneTransformer).Assembly, Version: VersionWithWordInput, OldestReadableVersion: 0x00010001);
+            Signature: "BERTFINE", LoaderSignature, typeof(BertFineTuneTransformer).Assembly, Version: VersionWithAnswers, OldestReadableVersion: 0x00010001);
 
         // v1.2 adds the precision after the label scaling; a v1.1 zip scores in Fp32, as it was trained.
         private const uint VersionWithPrecision = 0x00010002;
         // v1.3 adds how a token classifier reads its words (a text vector or one text) and its window stride.
         private const uint VersionWithWordInput = 0x00010003;
+        // v1.4 adds how a question-answering model windows its contexts and picks its answers.
+        private const uint VersionWithAnswers = 0x00010004;
 
         public Mapping(FineTunedBert model, string textColumn, string? secondTextColumn) : base(ModelFormat, model.ScoringBatchSize)
         {
@@ -121,7 +123,7 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
 
         protected internal override IBatchMapper CreateBatchMapper() => new Mapper(this);
 
-        // Layout v1.3: main stream = task, columns, lengths, label scaling, precision, word input; the model as a Hugging Face
+        // Layout v1.4: main stream = task, columns, lengths, label scaling, precision, word input, answer settings; the model as a Hugging Face
         // folder in one entry; the training history as JSON.
         protected override void SaveModel(ModelWriter writer)
         {
@@ -137,6 +139,11 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
             var words = (Model.Task as TokenClassificationTask)?.Words ?? new WordInput(false, 0);
             writer.Writer.Write(words.WordsAreVector);
             writer.Writer.Write(words.WindowStride);
+            var answers = (Model.Task as QuestionAnsweringTask)?.Settings ?? AnswerSettings.Default;
+            writer.Writer.Write(answers.DocumentStride);
+            writer.Writer.Write(answers.MaxAnswerLength);
+            writer.Writer.Write(answers.TopK);
+            writer.Writer.Write(answers.AllowNoAnswer);
             EmbeddedFolder.WriteModel(writer, ModelEntry, Model.Config, Model.Model.state_dict(), Model.Tokenizer);
             writer.WriteBinaryStream(HistoryEntry, w => w.Write(HistoryJson.Serialize(Model.History)));
         }
@@ -154,10 +161,12 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
             var precision = reader.VersionWritten >= VersionWithPrecision ? (NumericPrecision)reader.Reader.ReadInt32() : NumericPrecision.Fp32;
             if (!Enum.IsDefined(precision)) throw new InvalidDataException($"The model zip names an unknown precision ({(int)precision}); it was written by a newer MLNetTuning.");
             var words = reader.VersionWritten >= VersionWithWordInput ? new WordInput(reader.Reader.ReadBoolean(), reader.Reader.ReadInt32()) : null;
+            var answers = reader.VersionWritten >= VersionWithAnswers
+                ? new AnswerSettings(reader.Reader.ReadInt32(), reader.Reader.ReadInt32(), reader.Reader.ReadInt32(), reader.Reader.ReadBoolean()) : null;
             TrainingHistory history = new();
             reader.ReadBinaryStream(HistoryEntry, r => history = HistoryJson.Deserialize(r.ReadString()));
             using var pretrained = EmbeddedFolder.ReadModel(reader, ModelEntry);
-            var fineTuneTask = FineTuneTasks.ForScoring(task, pretrained.Config.Labels, labelMean, labelScale, words);
+            var fineTuneTask = FineTuneTasks.ForScoring(task, pretrained.Config.Labels, labelMean, labelScale, words, answers);
             var model = fineTuneTask.CreateModel(pretrained.Config);
             pretrained.LoadTaskModelInto(model);
             // Score as trained: a Bf16 model's weights were tuned through bf16 products. Where the CPU cannot, Fp32 is closer

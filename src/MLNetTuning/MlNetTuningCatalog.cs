@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using MLNetTuning.Tagging;
 using MLNetTuning.MlNet;
+using MLNetTuning.Training;
 
 namespace MLNetTuning;
 
@@ -111,6 +112,32 @@ public static class MlNetTuningCatalog
     {
         ArgumentNullException.ThrowIfNull(catalog);
         return EntityEvaluator.Evaluate(data, labelColumnName, predictedLabelColumnName);
+    }
+
+    /// <summary>
+    /// Fine-tunes BERT for extractive question answering (<see cref="BertTask.QuestionAnswering"/>): the answer to each
+    /// question is a span of its context.
+    /// </summary>
+    /// <param name="catalog">The multiclass classification trainers (<c>ml.MulticlassClassification.Trainers</c>).</param>
+    /// <param name="options">The options; <see cref="BertFineTuneOptions.Task"/> is set to question answering.</param>
+    public static BertFineTuneEstimator BertQuestionAnswering(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, BertFineTuneOptions options) =>
+        Create(catalog, options, BertTask.QuestionAnswering);
+
+    /// <summary>
+    /// Scores predicted answers against gold answers as SQuAD v1.1's official script does: exact match and token F1 in percent,
+    /// after its normalisation, the best over a row's gold answers (separated by <see cref="AnswerMetrics.GoldSeparator"/>).
+    /// </summary>
+    /// <param name="catalog">The multiclass classification catalog (<c>ml.MulticlassClassification</c>).</param>
+    /// <param name="data">Scored data: one question per row.</param>
+    /// <param name="answerColumnName">The gold answers (text).</param>
+    /// <param name="predictedAnswerColumnName">The predicted answer (text).</param>
+    /// <exception cref="ArgumentException">A column is missing or is not text.</exception>
+    public static AnswerMetrics EvaluateAnswers(this MulticlassClassificationCatalog catalog, IDataView data,
+        string answerColumnName = "Answer", string predictedAnswerColumnName = "PredictedAnswer")
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(data);
+        return AnswerEvaluator.Evaluate(data, answerColumnName, predictedAnswerColumnName);
     }
 
     private static BertFineTuneOptions Options(BertTask task, string label, string text, string? secondText, string model, int epochs) => new()

@@ -10,8 +10,6 @@ namespace MLNetTuning.Checkpoints;
 /// </summary>
 internal static class HuggingFaceExport
 {
-    public const string ClassifierWeight = "classifier.weight";
-    public const string ClassifierBias = "classifier.bias";
 
     /// <summary>Writes <paramref name="model"/> to <paramref name="folder"/>, replacing any folder there whole.</summary>
     /// <param name="folder">The target folder.</param>
@@ -26,8 +24,9 @@ internal static class HuggingFaceExport
         (Tensor Weight, Tensor Bias)? head = null;
         try
         {
-            using (no_grad()) head = model.Task.ExportHead(config, state[ClassifierWeight], state[ClassifierBias], binaryClassNames);
-            if (head is { } replaced) (exported[ClassifierWeight], exported[ClassifierBias]) = replaced;
+            var (weightKey, biasKey) = ($"{model.Task.HeadName}.weight", $"{model.Task.HeadName}.bias");
+            using (no_grad()) head = model.Task.ExportHead(config, state[weightKey], state[biasKey], binaryClassNames);
+            if (head is { } replaced) (exported[weightKey], exported[biasKey]) = replaced;
             HuggingFaceFolder.Save(folder, config, exported, model.Tokenizer);
         }
         finally

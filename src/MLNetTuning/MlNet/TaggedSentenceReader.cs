@@ -72,7 +72,7 @@ internal static class TaggedSentenceReader
         return names;
     }
 
-    private static ArgumentException Missing(DataViewSchema schema, string name, string option, string dataName) => new(
+    internal static ArgumentException Missing(DataViewSchema schema, string name, string option, string dataName) => new(
         $"The {dataName} has no column '{name}' (BertFineTuneOptions.{option}). Its columns are: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => $"{c.Name} ({c.Type})"))}.", "options");
 
 }

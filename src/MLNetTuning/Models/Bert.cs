@@ -10,7 +10,7 @@ using F = TorchSharp.torch.nn.functional;
 namespace MLNetTuning.Models;
 
 // The BERT family, top to bottom (config, embeddings, attention, layer, encoder, pooler, heads), with Hugging Face's parameter names so that `BertModel`,
-// `BertForSequenceClassification` and `BertForTokenClassification` checkpoints load strictly.
+// `BertForSequenceClassification`, `BertForTokenClassification` and `BertForQuestionAnswering` checkpoints load strictly.
 // Every module takes the family config, never loose numbers. Field names that must match checkpoint keys
 // are given with [ComponentName]; TorchSharp's RegisterComponents uses them as state-dict keys.
 
@@ -559,9 +559,12 @@ internal sealed record BertLossOptions(float[]? ClassWeights = null, double Labe
 /// </summary>
 internal abstract class BertTaskModel(string name) : nn.Module(name)
 {
-    public abstract BertConfig Config { get; }
+    public virtual BertConfig Config => Bert.Config;
     public abstract BertModel Bert { get; }
     public abstract Linear Classifier { get; }
+
+    /// <summary>Whether the head gives logits for every token ([B, T, K]) rather than one row per text ([B, K]).</summary>
+    public virtual bool PerToken => false;
 
     /// <summary>The encoder's matrix-product precision; the head and the loss stay float32.</summary>
     public NumericPrecision Precision { get => Bert.Precision; set => Bert.Precision = value; }
@@ -658,6 +661,7 @@ internal sealed class BertForTokenClassification : BertTaskModel
     public override BertConfig Config => _bert.Config;
     public override BertModel Bert => _bert;
     public override Linear Classifier => _classifier;
+    public override bool PerToken => true;
 
     /// <summary>[B, T] ids, mask and token types → logits [B, T, NumLabels].</summary>
     public override Tensor Forward(Tensor inputIds, Tensor attentionMask, Tensor? tokenTypeIds = null)
@@ -676,6 +680,50 @@ internal sealed class BertForTokenClassification : BertTaskModel
         // [B, T, K] -> [B*T, K] and [B, T] -> [B*T]
         return F.cross_entropy(logits.reshape(-1, Config.NumLabels), labels.reshape(-1).to_type(ScalarType.Int64), weight,
             ignore_index: IgnoreIndex, label_smoothing: options.LabelSmoothing).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// Hugging Face's <c>BertForQuestionAnswering</c>: a linear <c>qa_outputs</c> over every hidden state (no pooler, no dropout)
+/// giving each token a start and an end logit, [B, T, 2].
+/// </summary>
+internal sealed class BertForQuestionAnswering : BertTaskModel
+{
+    [ComponentName(Name = "bert")] private readonly BertModel _bert;
+    // Hugging Face names the span head qa_outputs, not classifier; checkpoints and exports need that key.
+    [ComponentName(Name = "qa_outputs")] private readonly Linear _qaOutputs;
+
+    public BertForQuestionAnswering(BertConfig config, Device? device = null) : base("BertForQuestionAnswering")
+    {
+        if (config.NumLabels != 2)
+            throw new ArgumentException($"BertForQuestionAnswering needs 2 labels (start and end), but the config has {config.NumLabels}.", nameof(config));
+        _bert = new BertModel(config, addPoolingLayer: false, device);
+        _qaOutputs = nn.Linear(config.HiddenSize, 2, device: device);
+        RegisterComponents();
+        BertInit.Apply(_qaOutputs, config.InitializerRange);
+    }
+
+    public override BertModel Bert => _bert;
+    public override Linear Classifier => _qaOutputs;
+    public override bool PerToken => true;
+
+    /// <summary>[B, T] ids, mask and token types → logits [B, T, 2]: the start logit, then the end logit, of each token.</summary>
+    public override Tensor Forward(Tensor inputIds, Tensor attentionMask, Tensor? tokenTypeIds = null)
+    {
+        using var scope = NewDisposeScope();
+        var (last, _) = _bert.Forward(inputIds, attentionMask, tokenTypeIds);
+        return _qaOutputs.forward(last).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The mean of the start and the end cross-entropies; <paramref name="labels"/> is [B, 2] (start, end positions).</summary>
+    public override Tensor Loss(Tensor logits, Tensor labels, BertLossOptions? options = null)
+    {
+        using var scope = NewDisposeScope();
+        var positions = labels.to_type(ScalarType.Int64);
+        // [B, T, 2] -> [B, T] twice
+        var start = F.cross_entropy(logits.select(2, 0), positions.select(1, 0));
+        var end = F.cross_entropy(logits.select(2, 1), positions.select(1, 1));
+        return ((start + end) / 2).MoveToOuterDisposeScope();
     }
 }
 
@@ -700,5 +748,6 @@ internal static class BertCheckpointKeys
 
     /// <summary>Pretraining heads (<c>cls.*</c>) and another task's head, which a new fine-tuning run replaces by design.</summary>
     public static bool IsReplacedHead(string checkpointKey) =>
-        checkpointKey.StartsWith("cls.", StringComparison.Ordinal) || checkpointKey.StartsWith("classifier.", StringComparison.Ordinal);
+        checkpointKey.StartsWith("cls.", StringComparison.Ordinal) || checkpointKey.StartsWith("classifier.", StringComparison.Ordinal)
+        || checkpointKey.StartsWith("qa_outputs.", StringComparison.Ordinal);
 }

@@ -129,7 +129,7 @@ internal static class FineTuneLoop
     {
         model.eval();
         int classes = model.Config.NumLabels;
-        bool perToken = model is BertForTokenClassification;
+        bool perToken = model.PerToken;
         var offsets = new long[examples.Count + 1];
         for (int i = 0; i < examples.Count; i++) offsets[i + 1] = offsets[i] + (perToken ? examples[i].Ids.Length : 1) * classes;
         var logits = new float[offsets[^1]];

@@ -77,6 +77,27 @@ internal static class FineTuneSession
              validation?.Windows(tokenizer, options.MaxSequenceLength, options.WindowStride)));
     }
 
+    /// <summary>Question answering: questions with their contexts and answers (read by MlNet/QuestionAnswerReader), contexts cut into windows.</summary>
+    public static FineTunedBert FitQuestions(IHostEnvironment environment, QuestionAnswers train, QuestionAnswers? validation, BertFineTuneOptions options)
+    {
+        var (channel, log, seed, device) = Start(environment, options);
+        using var _ = channel;
+        if (options.MaxSequenceLength < 5)
+            throw new ArgumentOutOfRangeException(nameof(options), $"BertFineTuneOptions.MaxSequenceLength is {options.MaxSequenceLength}; question answering needs at least 5: three special tokens, a question token and a context token.");
+        if (train.Count == 0)
+            throw new ArgumentException("The training data has no rows. Fine-tuning needs at least one question with its context and answer.", "trainData");
+        if (validation is null && options.ValidationFraction > 0)
+            (train, validation) = train.Split(options.ValidationFraction, new Random(seed));
+        if (train.Count == 0)
+            throw new ArgumentException($"BertFineTuneOptions.ValidationFraction is {options.ValidationFraction}, which holds out every question of the training data. Give more rows or a smaller ValidationFraction.", nameof(options));
+
+        var settings = new AnswerSettings(options.DocumentStride, options.MaxAnswerLength, options.TopKAnswers, options.AllowNoAnswer);
+        var task = FineTuneTasks.ForTraining(BertTask.QuestionAnswering, [], new TaskLossOptions(), [], answers: settings);
+        return LoadAndTrain(options, task, $"{train.Count} training and {validation?.Count ?? 0} validation questions", seed, device, log, tokenizer =>
+            (train.Windows(tokenizer, options.MaxSequenceLength, options.DocumentStride),
+             validation?.Windows(tokenizer, options.MaxSequenceLength, options.DocumentStride)));
+    }
+
     /// <summary>Loads the checkpoint, gives it the task's head and trains it on the examples that <paramref name="tokenize"/> makes.</summary>
     private static FineTunedBert LoadAndTrain(BertFineTuneOptions options, FineTuneTask task, string counts, int seed, Device device, ITrainingLog log,
         Func<Text.BertTextTokenizer, (List<TokenizedExample> Train, List<TokenizedExample>? Validation)> tokenize)

@@ -9,8 +9,10 @@ internal static class FineTuneTasks
     /// <param name="loss">The loss terms the options ask for.</param>
     /// <param name="trainLabels">The training labels (regression standardises with their mean and deviation).</param>
     /// <param name="words">Token classification: how the words are read and windowed.</param>
-    public static FineTuneTask ForTraining(BertTask kind, IReadOnlyList<string> classNames, TaskLossOptions loss, IReadOnlyList<float> trainLabels, WordInput? words = null) => kind switch
+    /// <param name="answers">Question answering: how contexts are windowed and answers picked.</param>
+    public static FineTuneTask ForTraining(BertTask kind, IReadOnlyList<string> classNames, TaskLossOptions loss, IReadOnlyList<float> trainLabels, WordInput? words = null, AnswerSettings? answers = null) => kind switch
     {
+        BertTask.QuestionAnswering => new QuestionAnsweringTask(answers ?? AnswerSettings.Default),
         BertTask.TokenClassification => new TokenClassificationTask(classNames, loss, words ?? WordInput.Default),
         BertTask.MulticlassClassification => new SequenceClassificationTask(classNames, loss),
         BertTask.BinaryClassification => new BinaryClassificationTask(loss),
@@ -19,8 +21,9 @@ internal static class FineTuneTasks
     };
 
     /// <summary>The task of a trained model: its head's labels and its label standardisation.</summary>
-    public static FineTuneTask ForScoring(BertTask kind, IReadOnlyList<string> headLabels, float labelMean, float labelScale, WordInput? words = null) => kind switch
+    public static FineTuneTask ForScoring(BertTask kind, IReadOnlyList<string> headLabels, float labelMean, float labelScale, WordInput? words = null, AnswerSettings? answers = null) => kind switch
     {
+        BertTask.QuestionAnswering => new QuestionAnsweringTask(answers ?? AnswerSettings.Default),
         BertTask.TokenClassification => new TokenClassificationTask(headLabels, new TaskLossOptions(), words ?? WordInput.Default),
         BertTask.MulticlassClassification => new SequenceClassificationTask(headLabels, new TaskLossOptions()),
         BertTask.BinaryClassification => new BinaryClassificationTask(new TaskLossOptions()),

@@ -39,6 +39,12 @@ internal static class OptionChecks
         Check(options.NumberOfThreads is null or >= 1, nameof(options.NumberOfThreads), options.NumberOfThreads, "≥ 1 or null");
         Check(options.ScoringBatchSize >= 1, nameof(options.ScoringBatchSize), options.ScoringBatchSize, "at least 1");
         Check(options.WindowStride >= 0, nameof(options.WindowStride), options.WindowStride, "≥ 0 (sub-tokens shared by consecutive windows)");
+        Check(options.DocumentStride >= 0, nameof(options.DocumentStride), options.DocumentStride, "≥ 0 (context tokens shared by consecutive windows)");
+        Check(options.MaxAnswerLength >= 1, nameof(options.MaxAnswerLength), options.MaxAnswerLength, "at least 1");
+        Check(options.TopKAnswers >= 1, nameof(options.TopKAnswers), options.TopKAnswers, "at least 1");
+        if (options.Task == BertTask.QuestionAnswering)
+            foreach (var (name, value) in new[] { (nameof(options.QuestionColumnName), options.QuestionColumnName), (nameof(options.ContextColumnName), options.ContextColumnName), (nameof(options.AnswerColumnName), options.AnswerColumnName) })
+                Check(!string.IsNullOrEmpty(value), name, value, "a column name");
         // Checked here as well as in the loop, so that a metric that does not fit the task fails at construction, not after loading the model.
         FineTuneTasks.Describe(options.Task).Score(options.ValidationMetric);
         if (options.EarlyStoppingPatience is not null && options.ValidationSet is null && options.ValidationFraction == 0)
