@@ -13,7 +13,8 @@ namespace MLNetTuning;
 /// <summary>
 /// A fine-tuned BERT as an ML.NET transformer. It scores text in batches and adds the task's output columns:
 /// multiclass <c>Score</c> (probabilities, with class SlotNames) and key <c>PredictedLabel</c>; binary <c>Score</c>,
-/// <c>Probability</c> and bool <c>PredictedLabel</c>; regression <c>Score</c>. It saves inside an ML.NET model zip.
+/// <c>Probability</c> and bool <c>PredictedLabel</c>; regression <c>Score</c>; multi-label <c>Score</c> (per-label
+/// probabilities) and a bool vector <c>PredictedLabel</c>, both with label SlotNames. It saves inside an ML.NET model zip.
 /// </summary>
 public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IModelLoadable<BertFineTuneTransformer>, IDisposable
 {
@@ -33,6 +34,9 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
     /// <summary>The class names, in key order (multiclass), or empty.</summary>
     public IReadOnlyList<string> ClassNames => _mapping.Model.Task.ClassNames;
 
+    /// <summary>Multi-label: each label's decision threshold on its probability, in label order (0.5 unless tuned); empty for other tasks.</summary>
+    public IReadOnlyList<float> Thresholds => (_mapping.Model.Task as MultiLabelClassificationTask)?.Thresholds ?? [];
+
     /// <summary>
     /// The number format it scores in: the <see cref="BertFineTuneOptions.Precision"/> it was trained with, which the model zip
     /// keeps, except that a Bf16 model scores in Fp32 on a CPU without bfloat16 instructions.
@@ -51,7 +55,8 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
     /// what this transformer gives: multiclass logits whose softmax is <c>Score</c>; for regression one output equal to
     /// <c>Score</c>, in label units (the label standardisation used in training is folded into the head); for binary two
     /// logits [0, <c>Score</c>] (problem_type single_label_classification, id2label "False" and "True"), whose softmax is
-    /// [1 − <c>Probability</c>, <c>Probability</c>]. The model in memory is not changed. The target folder is replaced whole,
+    /// [1 − <c>Probability</c>, <c>Probability</c>]; multi-label writes problem_type multi_label_classification and id2label
+    /// with the label names, one logit per label whose sigmoid is <c>Score</c> (the thresholds are not part of the folder). The model in memory is not changed. The target folder is replaced whole,
     /// only once the new one is complete; on Linux and macOS the swap is atomic, so the path always holds the old folder or
     /// the new one.
     /// </summary>
@@ -92,12 +97,14 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
         private const string HistoryEntry = "TrainingHistory.json";
 
         public static ModelFormat ModelFormat { get; } = new(
-            Signature: "BERTFINE", LoaderSignature, typeof(BertFineTuneTransformer).Assembly, Version: VersionWithWordInput, OldestReadableVersion: 0x00010001);
+            Signature: "BERTFINE", LoaderSignature, typeof(BertFineTuneTransformer).Assembly, Version: VersionWithThresholds, OldestReadableVersion: 0x00010001);
 
         // v1.2 adds the precision after the label scaling; a v1.1 zip scores in Fp32, as it was trained.
         private const uint VersionWithPrecision = 0x00010002;
         // v1.3 adds how a token classifier reads its words (a text vector or one text) and its window stride.
         private const uint VersionWithWordInput = 0x00010003;
+        // v1.4 adds the multi-label thresholds (a count, then one float per label; 0 for other tasks).
+        private const uint VersionWithThresholds = 0x00010004;
 
         public Mapping(FineTunedBert model, string textColumn, string? secondTextColumn) : base(ModelFormat, model.ScoringBatchSize)
         {
@@ -121,7 +128,7 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
 
         protected internal override IBatchMapper CreateBatchMapper() => new Mapper(this);
 
-        // Layout v1.3: main stream = task, columns, lengths, label scaling, precision, word input; the model as a Hugging Face
+        // Layout v1.4: main stream = task, columns, lengths, label scaling, precision, word input, thresholds; the model as a Hugging Face
         // folder in one entry; the training history as JSON.
         protected override void SaveModel(ModelWriter writer)
         {
@@ -137,6 +144,9 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
             var words = (Model.Task as TokenClassificationTask)?.Words ?? new WordInput(false, 0);
             writer.Writer.Write(words.WordsAreVector);
             writer.Writer.Write(words.WindowStride);
+            var thresholds = (Model.Task as MultiLabelClassificationTask)?.Thresholds ?? [];
+            writer.Writer.Write(thresholds.Count);
+            foreach (float threshold in thresholds) writer.Writer.Write(threshold);
             EmbeddedFolder.WriteModel(writer, ModelEntry, Model.Config, Model.Model.state_dict(), Model.Tokenizer);
             writer.WriteBinaryStream(HistoryEntry, w => w.Write(HistoryJson.Serialize(Model.History)));
         }
@@ -154,10 +164,18 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
             var precision = reader.VersionWritten >= VersionWithPrecision ? (NumericPrecision)reader.Reader.ReadInt32() : NumericPrecision.Fp32;
             if (!Enum.IsDefined(precision)) throw new InvalidDataException($"The model zip names an unknown precision ({(int)precision}); it was written by a newer MLNetTuning.");
             var words = reader.VersionWritten >= VersionWithWordInput ? new WordInput(reader.Reader.ReadBoolean(), reader.Reader.ReadInt32()) : null;
+            float[]? thresholds = null;
+            if (reader.VersionWritten >= VersionWithThresholds)
+            {
+                int count = reader.Reader.ReadInt32();
+                if (count is < 0 or > 1_000_000) throw new InvalidDataException($"The model zip has {count} label thresholds; it is damaged.");
+                thresholds = new float[count];
+                for (int i = 0; i < count; i++) thresholds[i] = reader.Reader.ReadSingle();
+            }
             TrainingHistory history = new();
             reader.ReadBinaryStream(HistoryEntry, r => history = HistoryJson.Deserialize(r.ReadString()));
             using var pretrained = EmbeddedFolder.ReadModel(reader, ModelEntry);
-            var fineTuneTask = FineTuneTasks.ForScoring(task, pretrained.Config.Labels, labelMean, labelScale, words);
+            var fineTuneTask = FineTuneTasks.ForScoring(task, pretrained.Config.Labels, labelMean, labelScale, words, thresholds);
             var model = fineTuneTask.CreateModel(pretrained.Config);
             pretrained.LoadTaskModelInto(model);
             // Score as trained: a Bf16 model's weights were tuned through bf16 products. Where the CPU cannot, Fp32 is closer
