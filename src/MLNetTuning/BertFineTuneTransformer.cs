@@ -31,7 +31,7 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
     /// <summary>The task it was trained for.</summary>
     public BertTask Task => _mapping.Model.Task.Kind;
 
-    /// <summary>The class names, in key order (multiclass), or empty.</summary>
+    /// <summary>The class names in key order (multiclass), the tags (token classification), the labels in slot order (multi-label), or empty.</summary>
     public IReadOnlyList<string> ClassNames => _mapping.Model.Task.ClassNames;
 
     /// <summary>Multi-label: each label's decision threshold on its probability, in label order (0.5 unless tuned); empty for other tasks.</summary>

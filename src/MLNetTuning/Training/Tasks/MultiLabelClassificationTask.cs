@@ -37,6 +37,7 @@ internal sealed class MultiLabelClassificationTask : TextLevelTask
 
     public override BertTask Kind => BertTask.MultiLabelClassification;
     public override string ProblemType => "multi_label_classification";
+    public override IReadOnlyList<string> ClassNames => HeadLabels;
     public override bool StratifiedSplit => false;
     public override bool LabelIsVector => true;
     private int LabelCount => HeadLabels.Count;
