@@ -113,16 +113,17 @@ public sealed class MultiLabelTests(TinyBertFixture tiny) : IDisposable
         var rows = Tagged(Rows(200, seed: 3));
         Assert.Contains(rows, r => r.Tags == "");
         var pipeline = _ml.Transforms.Text.TokenizeIntoWords("Tags").Append(_ml.Transforms.Conversion.MapValueToKey("Tags"));
-        var toKeys = pipeline.Fit(_ml.Data.LoadFromEnumerable(rows));
         var options = Options();
         options.LabelColumnName = "Tags";
         options.ValidationFraction = 0.2f;
-        using var model = _ml.MulticlassClassification.Trainers.BertMultiLabel(options).Fit(toKeys.Transform(_ml.Data.LoadFromEnumerable(rows)));
+        // Through a chain, as the README writes it: the estimator's schema check accepts a key vector.
+        var chain = pipeline.Append(_ml.MulticlassClassification.Trainers.BertMultiLabel(options)).Fit(_ml.Data.LoadFromEnumerable(rows));
+        using var model = chain.LastTransformer;
         Assert.Equal((160, 40), model.History.ExampleCounts);
         // Key order is order of first appearance: the row 0 has both labels, spam first.
         Assert.Equal(LabelNames, model.ClassNames);
 
-        var scored = model.Transform(toKeys.Transform(_ml.Data.LoadFromEnumerable(Tagged(Rows(60, seed: 4)))));
+        var scored = chain.Transform(_ml.Data.LoadFromEnumerable(Tagged(Rows(60, seed: 4))));
         var metrics = _ml.MulticlassClassification.EvaluateMultiLabel(scored, "Tags");
         Assert.True(metrics.MicroF1 >= 0.9, $"micro F1 {metrics.MicroF1:F3}; " + string.Join(", ", metrics.PerLabel.Select(p => $"{p.Key} P {p.Value.Precision:F2} R {p.Value.Recall:F2}")));
         VBuffer<ReadOnlyMemory<char>> slots = default;
