@@ -78,7 +78,7 @@ public sealed class BertFineTuneEstimator : IEstimator<BertFineTuneTransformer>
         var task = FineTuneTasks.Describe(_options.Task);
         // A SchemaShape describes a key by IsKey and its raw type (UInt32), never by a KeyDataViewType item.
         bool perWord = task is TokenClassificationTask;
-        if (!task.AcceptsLabelShape(label.IsKey, label.ItemType) || (label.Kind != SchemaShape.Column.VectorKind.Scalar) != perWord)
+        if (!task.AcceptsLabelShape(label.IsKey, label.ItemType) || (label.Kind != SchemaShape.Column.VectorKind.Scalar) != task.LabelIsVector)
             throw new ArgumentException($"Label column '{_options.LabelColumnName}' is {(label.IsKey ? "key " : "")}{label.ItemType} ({label.Kind}), but {_options.Task} needs " +
                 task.LabelNeed(_options.LabelColumnName), nameof(inputSchema), innerException: null);
         // Token classification reads its words as a vector of text or as one text to split on whitespace.

@@ -24,6 +24,14 @@ public enum BertTask
     /// answer text); outputs text <c>PredictedAnswer</c>, int <c>PredictedAnswerStart</c> and float <c>Score</c>.
     /// </summary>
     QuestionAnswering,
+    /// <summary>
+    /// Any number of K labels per text (none, one or several). The label is a known-size vector of <see cref="bool"/> (one per
+    /// label, named by its SlotNames) or a vector of keys (the labels that apply, as <c>TokenizeIntoWords</c> then
+    /// <c>MapValueToKey</c> make; named by its KeyValues). Outputs <c>Score</c> (K sigmoid probabilities) and a bool vector
+    /// <c>PredictedLabel</c> (each probability at or above its label's threshold, 0.5 unless
+    /// <see cref="BertFineTuneOptions.TuneThresholds"/>), both with the label names as SlotNames.
+    /// </summary>
+    MultiLabelClassification,
 }
 
 /// <summary>How the learning rate moves after warmup.</summary>
@@ -40,11 +48,11 @@ public enum LearningRateSchedule
 /// <summary>The validation metric that early stopping and best-model selection follow.</summary>
 public enum ValidationMetric
 {
-    /// <summary>The task's usual metric: accuracy for multiclass, AUC for binary, RMSE for regression.</summary>
+    /// <summary>The task's usual metric: accuracy for multiclass, AUC for binary, RMSE for regression, MicroF1 for multi-label.</summary>
     Default,
     /// <summary>Fraction of correct predictions (classification).</summary>
     Accuracy,
-    /// <summary>F1 averaged over classes with equal weight (multiclass).</summary>
+    /// <summary>F1 averaged over classes (multiclass) or labels (multi-label) with equal weight.</summary>
     MacroF1,
     /// <summary>Area under the ROC curve (binary).</summary>
     Auc,
@@ -52,6 +60,8 @@ public enum ValidationMetric
     F1,
     /// <summary>Root mean squared error (regression); lower is better.</summary>
     Rmse,
+    /// <summary>F1 of every (text, label) decision pooled (multi-label).</summary>
+    MicroF1,
 }
 
 /// <summary>Where the model trains and scores.</summary>
@@ -163,8 +173,18 @@ public sealed class BertFineTuneOptions
     /// <summary>Train the task head only, keeping the whole encoder fixed. Default false.</summary>
     public bool FreezeEncoder { get; set; }
 
-    /// <summary>Per-class loss weights for classification, in key order (binary: negative, positive). Null (default): equal.</summary>
+    /// <summary>
+    /// Per-class loss weights for classification, in key order (binary: negative, positive). For multi-label classification,
+    /// one positive weight per label in slot (key) order: binary cross-entropy's <c>pos_weight</c>, which raises recall of rare
+    /// labels. Null (default): equal.
+    /// </summary>
     public float[]? ClassWeights { get; set; }
+
+    /// <summary>
+    /// Multi-label classification: after training, set each label's threshold to the one that maximises that label's F1 on the
+    /// validation data (ValidationSet or ValidationFraction, which it needs); the model zip keeps them. Default false: 0.5 each.
+    /// </summary>
+    public bool TuneThresholds { get; set; }
 
     /// <summary>Label smoothing of the multiclass cross-entropy, in [0, 1). Default 0.</summary>
     public float LabelSmoothing { get; set; }

@@ -13,7 +13,8 @@ namespace MLNetTuning;
 /// <summary>
 /// A fine-tuned BERT as an ML.NET transformer. It scores text in batches and adds the task's output columns:
 /// multiclass <c>Score</c> (probabilities, with class SlotNames) and key <c>PredictedLabel</c>; binary <c>Score</c>,
-/// <c>Probability</c> and bool <c>PredictedLabel</c>; regression <c>Score</c>. It saves inside an ML.NET model zip.
+/// <c>Probability</c> and bool <c>PredictedLabel</c>; regression <c>Score</c>; multi-label <c>Score</c> (per-label
+/// probabilities) and a bool vector <c>PredictedLabel</c>, both with label SlotNames. It saves inside an ML.NET model zip.
 /// </summary>
 public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IModelLoadable<BertFineTuneTransformer>, IDisposable
 {
@@ -30,8 +31,11 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
     /// <summary>The task it was trained for.</summary>
     public BertTask Task => _mapping.Model.Task.Kind;
 
-    /// <summary>The class names, in key order (multiclass), or empty.</summary>
+    /// <summary>The class names in key order (multiclass), the tags (token classification), the labels in slot order (multi-label), or empty.</summary>
     public IReadOnlyList<string> ClassNames => _mapping.Model.Task.ClassNames;
+
+    /// <summary>Multi-label: each label's decision threshold on its probability, in label order (0.5 unless tuned); empty for other tasks.</summary>
+    public IReadOnlyList<float> Thresholds => (_mapping.Model.Task as MultiLabelClassificationTask)?.Thresholds ?? [];
 
     /// <summary>
     /// The number format it scores in: the <see cref="BertFineTuneOptions.Precision"/> it was trained with, which the model zip
@@ -51,7 +55,8 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
     /// what this transformer gives: multiclass logits whose softmax is <c>Score</c>; for regression one output equal to
     /// <c>Score</c>, in label units (the label standardisation used in training is folded into the head); for binary two
     /// logits [0, <c>Score</c>] (problem_type single_label_classification, id2label "False" and "True"), whose softmax is
-    /// [1 − <c>Probability</c>, <c>Probability</c>]. The model in memory is not changed. The target folder is replaced whole,
+    /// [1 − <c>Probability</c>, <c>Probability</c>]; multi-label writes problem_type multi_label_classification and id2label
+    /// with the label names, one logit per label whose sigmoid is <c>Score</c> (the thresholds are not part of the folder). The model in memory is not changed. The target folder is replaced whole,
     /// only once the new one is complete; on Linux and macOS the swap is atomic, so the path always holds the old folder or
     /// the new one.
     /// </summary>
@@ -92,7 +97,7 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
         private const string HistoryEntry = "TrainingHistory.json";
 
         public static ModelFormat ModelFormat { get; } = new(
-            Signature: "BERTFINE", LoaderSignature, typeof(BertFineTuneTransformer).Assembly, Version: VersionWithAnswers, OldestReadableVersion: 0x00010001);
+            Signature: "BERTFINE", LoaderSignature, typeof(BertFineTuneTransformer).Assembly, Version: VersionWithThresholds, OldestReadableVersion: 0x00010001);
 
         // v1.2 adds the precision after the label scaling; a v1.1 zip scores in Fp32, as it was trained.
         private const uint VersionWithPrecision = 0x00010002;
@@ -100,6 +105,8 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
         private const uint VersionWithWordInput = 0x00010003;
         // v1.4 adds how a question-answering model windows its contexts and picks its answers.
         private const uint VersionWithAnswers = 0x00010004;
+        // v1.5 adds the multi-label thresholds (a count, then one float per label; 0 for other tasks).
+        private const uint VersionWithThresholds = 0x00010005;
 
         public Mapping(FineTunedBert model, string textColumn, string? secondTextColumn) : base(ModelFormat, model.ScoringBatchSize)
         {
@@ -123,7 +130,7 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
 
         protected internal override IBatchMapper CreateBatchMapper() => new Mapper(this);
 
-        // Layout v1.4: main stream = task, columns, lengths, label scaling, precision, word input, answer settings; the model as a Hugging Face
+        // Layout v1.5: main stream = task, columns, lengths, label scaling, precision, word input, answer settings, thresholds; the model as a Hugging Face
         // folder in one entry; the training history as JSON.
         protected override void SaveModel(ModelWriter writer)
         {
@@ -144,6 +151,9 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
             writer.Writer.Write(answers.MaxAnswerLength);
             writer.Writer.Write(answers.TopK);
             writer.Writer.Write(answers.AllowNoAnswer);
+            var thresholds = (Model.Task as MultiLabelClassificationTask)?.Thresholds ?? [];
+            writer.Writer.Write(thresholds.Count);
+            foreach (float threshold in thresholds) writer.Writer.Write(threshold);
             EmbeddedFolder.WriteModel(writer, ModelEntry, Model.Config, Model.Model.state_dict(), Model.Tokenizer);
             writer.WriteBinaryStream(HistoryEntry, w => w.Write(HistoryJson.Serialize(Model.History)));
         }
@@ -163,10 +173,18 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
             var words = reader.VersionWritten >= VersionWithWordInput ? new WordInput(reader.Reader.ReadBoolean(), reader.Reader.ReadInt32()) : null;
             var answers = reader.VersionWritten >= VersionWithAnswers
                 ? new AnswerSettings(reader.Reader.ReadInt32(), reader.Reader.ReadInt32(), reader.Reader.ReadInt32(), reader.Reader.ReadBoolean()) : null;
+            float[]? thresholds = null;
+            if (reader.VersionWritten >= VersionWithThresholds)
+            {
+                int count = reader.Reader.ReadInt32();
+                if (count is < 0 or > 1_000_000) throw new InvalidDataException($"The model zip has {count} label thresholds; it is damaged.");
+                thresholds = new float[count];
+                for (int i = 0; i < count; i++) thresholds[i] = reader.Reader.ReadSingle();
+            }
             TrainingHistory history = new();
             reader.ReadBinaryStream(HistoryEntry, r => history = HistoryJson.Deserialize(r.ReadString()));
             using var pretrained = EmbeddedFolder.ReadModel(reader, ModelEntry);
-            var fineTuneTask = FineTuneTasks.ForScoring(task, pretrained.Config.Labels, labelMean, labelScale, words, answers);
+            var fineTuneTask = FineTuneTasks.ForScoring(task, pretrained.Config.Labels, labelMean, labelScale, words, answers, thresholds);
             var model = fineTuneTask.CreateModel(pretrained.Config);
             pretrained.LoadTaskModelInto(model);
             // Score as trained: a Bf16 model's weights were tuned through bf16 products. Where the CPU cannot, Fp32 is closer

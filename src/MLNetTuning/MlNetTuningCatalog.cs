@@ -78,6 +78,27 @@ public static class MlNetTuningCatalog
     public static BertFineTuneEstimator BertTokenClassification(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, BertFineTuneOptions options)
         => Create(catalog, options, BertTask.TokenClassification);
 
+    /// <summary>
+    /// Fine-tunes BERT for multi-label classification: any number of labels per text. The label is a known-size vector of
+    /// Boolean (one per label, named by SlotNames) or a vector of keys (the labels that apply: <c>TokenizeIntoWords</c> then
+    /// <c>MapValueToKey</c>). Outputs <c>Score</c> (per-label probabilities) and a bool vector <c>PredictedLabel</c>.
+    /// </summary>
+    /// <param name="catalog">The multiclass trainers catalog.</param>
+    /// <param name="labelColumnName">The label sets.</param>
+    /// <param name="textColumnName">The text column.</param>
+    /// <param name="secondTextColumnName">The second text column of sentence pairs, or null.</param>
+    /// <param name="model">An embedded model name, a Hugging Face folder or a cached model id.</param>
+    /// <param name="epochs">Passes over the data.</param>
+    public static BertFineTuneEstimator BertMultiLabel(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
+        string labelColumnName = "Label", string textColumnName = "Text", string? secondTextColumnName = null, string model = "all-MiniLM-L6-v2", int epochs = 3)
+        => catalog.BertMultiLabel(Options(BertTask.MultiLabelClassification, labelColumnName, textColumnName, secondTextColumnName, model, epochs));
+
+    /// <summary>Fine-tunes BERT for multi-label classification with full options; <see cref="BertFineTuneOptions.Task"/> is set to multi-label.</summary>
+    /// <param name="catalog">The multiclass trainers catalog.</param>
+    /// <param name="options">The options.</param>
+    public static BertFineTuneEstimator BertMultiLabel(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, BertFineTuneOptions options)
+        => Create(catalog, options, BertTask.MultiLabelClassification);
+
     /// <summary>Sentence embeddings from a pretrained BERT as a fixed-size float vector column, for any ML.NET trainer.</summary>
     /// <param name="catalog">The text transforms catalog.</param>
     /// <param name="outputColumnName">The new vector column.</param>
@@ -138,6 +159,25 @@ public static class MlNetTuningCatalog
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(data);
         return AnswerEvaluator.Evaluate(data, answerColumnName, predictedAnswerColumnName);
+    }
+
+    /// <summary>
+    /// Scores multi-label classification: micro and macro F1, subset accuracy, Hamming loss and each label's precision, recall,
+    /// F1 and support, from the bool vector <c>PredictedLabel</c> against the label sets.
+    /// </summary>
+    /// <param name="catalog">The multiclass classification catalog (<c>ml.MulticlassClassification</c>).</param>
+    /// <param name="data">Scored data: one text per row.</param>
+    /// <param name="labelColumnName">The true label sets: a known-size vector of Boolean (named by SlotNames) or a vector of keys (named by KeyValues).</param>
+    /// <param name="scoreColumnName">The per-label probabilities: a vector of Single, one per label.</param>
+    /// <param name="predictedLabelColumnName">The predictions: a vector of Boolean, one per label.</param>
+    /// <returns>The metrics, with per-label entries named by the label column's names (LABEL_i without them).</returns>
+    /// <exception cref="ArgumentException">A column is missing or has the wrong type or size; the message names it with the expected and actual type.</exception>
+    /// <exception cref="InvalidDataException">A key label holds key 0 or a key past the labels.</exception>
+    public static MultiLabelMetrics EvaluateMultiLabel(this MulticlassClassificationCatalog catalog, IDataView data,
+        string labelColumnName = "Label", string scoreColumnName = "Score", string predictedLabelColumnName = "PredictedLabel")
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return MultiLabelEvaluator.Evaluate(data, labelColumnName, scoreColumnName, predictedLabelColumnName);
     }
 
     private static BertFineTuneOptions Options(BertTask task, string label, string text, string? secondText, string model, int epochs) => new()

@@ -6,7 +6,7 @@ using Microsoft.ML.Data;
 // Usage: MLNetTuning.ZipLoader <model.zip> <data.tsv> [column...]
 // data.tsv: tab-separated, one header line, columns in the order of the model's saved input schema (a known-size
 // vector takes that many fields). Prints {"columns": [...], "rows": [{column: value}]} for the named output columns
-// (default: Score and, when present, PredictedLabel). Key columns print their KeyValues name.
+// (default: Score and, when present, PredictedLabel). Key columns print their KeyValues name; bool vectors print as arrays.
 // Or: MLNetTuning.ZipLoader --dispose-race <model.zip> <rounds> (see DisposeRace.cs).
 if (args is ["--dispose-race", string raceZip, string rounds])
     return DisposeRace.Run(raceZip, int.Parse(rounds, System.Globalization.CultureInfo.InvariantCulture));
@@ -94,6 +94,16 @@ static Func<JsonNode?> Reader(DataViewRow row, DataViewSchema.Column column)
         return () =>
         {
             VBuffer<float> v = default;
+            get(ref v);
+            return new JsonArray(v.DenseValues().Select(x => (JsonNode)JsonValue.Create(x)).ToArray());
+        };
+    }
+    if (type is VectorDataViewType { ItemType: BooleanDataViewType })
+    {
+        ValueGetter<VBuffer<bool>> get = row.GetGetter<VBuffer<bool>>(column);
+        return () =>
+        {
+            VBuffer<bool> v = default;
             get(ref v);
             return new JsonArray(v.DenseValues().Select(x => (JsonNode)JsonValue.Create(x)).ToArray());
         };

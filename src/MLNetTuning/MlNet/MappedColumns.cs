@@ -110,6 +110,13 @@ internal sealed record OutputColumn(string Name, DataViewType Type, DataViewSche
         return new(name, new VectorDataViewType(NumberDataViewType.Single, size), annotations.ToAnnotations());
     }
 
+    /// <summary>A known-size bool vector with <paramref name="slotNames"/> as SlotNames, e.g. a multi-label <c>PredictedLabel</c>.</summary>
+    public static OutputColumn BoolVector(string name, IReadOnlyList<string> slotNames)
+    {
+        var floats = FloatVector(name, slotNames.Count, slotNames);
+        return new(name, new VectorDataViewType(BooleanDataViewType.Instance, slotNames.Count), floats.Annotations);
+    }
+
     /// <summary>
     /// A key column (<c>uint</c>, 1-based; 0 = missing) whose KeyValues are <paramref name="keyValues"/>, e.g. a
     /// multiclass <c>PredictedLabel</c> that MapKeyToValue and the multiclass evaluator understand.

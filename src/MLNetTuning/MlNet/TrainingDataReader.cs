@@ -25,7 +25,10 @@ internal static class TrainingDataReader
             CheckSameSchema(trainData.Schema, validationSet.Schema, options, keyValues);
             validation = Read(validationSet, options, "validation set", keyValues);
         }
-        return (train, validation, ClassNamesOf(trainData.Schema[options.LabelColumnName].Type, keyValues));
+        var classNames = options.Task == BertTask.MultiLabelClassification
+            ? MultiLabelColumn.Names(trainData.Schema[options.LabelColumnName])
+            : ClassNamesOf(trainData.Schema[options.LabelColumnName].Type, keyValues);
+        return (train, validation, classNames);
     }
 
     /// <summary>A key label's class names: the training data's own names when they are one per key, else LABEL_i; none for other labels.</summary>
@@ -90,12 +93,14 @@ internal static class TrainingDataReader
         var pair = options.SecondTextColumnName is null ? (DataViewSchema.Column?)null : data.Schema[options.SecondTextColumnName];
         var label = data.Schema[options.LabelColumnName];
         var task = FineTuneTasks.Describe(options.Task);
-        var result = new TrainingData { Pairs = pair is null ? null : [] };
+        bool multiLabel = options.Task == BertTask.MultiLabelClassification;
+        var result = new TrainingData { Pairs = pair is null ? null : [], Targets = multiLabel ? [] : null };
         using var cursor = data.GetRowCursor(pair is null ? [text, label] : [text, pair.Value, label]);
         var getText = cursor.GetGetter<ReadOnlyMemory<char>>(text);
         var getPair = pair is null ? null : cursor.GetGetter<ReadOnlyMemory<char>>(pair.Value);
-        Func<float> getLabel = label.Type is TextDataViewType && classNames is not null
-            ? ClassNameReader(cursor, label, classNames, options, dataName)
+        var getTargets = multiLabel ? MultiLabelColumn.Reader(cursor, label, dataName) : null;
+        Func<float> getLabel = multiLabel ? () => 0
+            : label.Type is TextDataViewType && classNames is not null ? ClassNameReader(cursor, label, classNames, options, dataName)
             : LabelReader(cursor, label);
         ReadOnlyMemory<char> value = default;
         long row = 0;
@@ -117,6 +122,7 @@ internal static class TrainingDataReader
                 result.Pairs!.Add(value.ToString());
             }
             result.Labels.Add(y);
+            result.Targets?.Add(getTargets!(row));
         }
         return result;
     }

@@ -39,11 +39,19 @@ internal static class FineTuneSession
                     "Give more rows, a smaller ValidationFraction, or a separate ValidationSet.", nameof(options));
         }
 
-        var loss = new TaskLossOptions(options.ClassWeights, options.LabelSmoothing, options.LabelColumnName);
+        var loss = new TaskLossOptions(options.ClassWeights, options.LabelSmoothing, options.LabelColumnName, options.TuneThresholds);
         return LoadAndTrain(options, FineTuneTasks.ForTraining(options.Task, classNames, loss, train.Labels),
             $"{train.Count} training and {validation?.Count ?? 0} validation examples", seed, device, log, tokenizer =>
-                (FineTunedBert.Tokenize(tokenizer, train.Texts, train.Pairs, train.Labels, options.MaxSequenceLength),
-                 validation is null ? null : FineTunedBert.Tokenize(tokenizer, validation.Texts, validation.Pairs, validation.Labels, options.MaxSequenceLength)));
+                (Tokenize(tokenizer, train, options.MaxSequenceLength), validation is null ? null : Tokenize(tokenizer, validation, options.MaxSequenceLength)));
+    }
+
+    /// <summary>Tokenizes the rows with their labels, and a multi-label row's targets.</summary>
+    private static List<TokenizedExample> Tokenize(Text.BertTextTokenizer tokenizer, TrainingData data, int maxLength)
+    {
+        var examples = FineTunedBert.Tokenize(tokenizer, data.Texts, data.Pairs, data.Labels, maxLength);
+        if (data.Targets is { } targets)
+            for (int i = 0; i < examples.Count; i++) examples[i] = examples[i] with { Targets = targets[i] };
+        return examples;
     }
 
     /// <summary>Token classification: sentences of tagged words (read by MlNet/TaggedSentenceReader), cut into windows that fit the model.</summary>
@@ -172,6 +180,8 @@ internal static class FineTuneSession
             if (trainExamples.Count == 0)
                 throw new ArgumentException($"The training data has no tagged word: every tag in '{options.LabelColumnName}' is missing (key 0) or every sentence is empty.", nameof(options));
             var history = FineTuneLoop.Train(model, task, trainExamples, validationExamples, arguments, log);
+            if (validationExamples is { Count: > 0 })
+                task.AfterTraining(() => FineTuneLoop.Predict(model, null, validationExamples, arguments.ScoringBatchSize, arguments.PadId, arguments.Device).Logits, validationExamples);
             return new FineTunedBert(model, pretrained.Tokenizer, task, options.MaxSequenceLength, options.ScoringBatchSize, history, arguments.Device);
         }
         catch

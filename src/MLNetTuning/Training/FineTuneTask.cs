@@ -38,6 +38,9 @@ internal abstract class FineTuneTask
     /// <param name="classNamesGiven">Whether the training classes are known, so that raw class strings map to them.</param>
     public abstract void CheckLabelType(DataViewType type, string column, string dataName, bool classNamesGiven);
 
+    /// <summary>Whether the label column is a vector (a tag per word, a set of labels) rather than one value per row.</summary>
+    public virtual bool LabelIsVector => false;
+
     /// <summary>Whether an estimator's label column (no data yet, so a key shows as IsKey over UInt32) fits this task.</summary>
     public abstract bool AcceptsLabelShape(bool isKey, DataViewType itemType);
 
@@ -68,6 +71,11 @@ internal abstract class FineTuneTask
             throw new ArgumentException($"BertFineTuneOptions.ValidationMetric is {metric}, which does not apply to {Kind}; use one of {string.Join(", ", SelectionMetrics)}.", "options");
         return new ValidationScore(metric.ToString(), higherIsBetter: metric != ValidationMetric.Rmse);
     }
+
+    /// <summary>Learns what the trained model's validation outputs can tell, once training is over (multi-label thresholds).</summary>
+    /// <param name="validationLogits">Scores <paramref name="validation"/> with the final model (logits as <see cref="Metrics"/> takes them); called only by a task that needs them.</param>
+    /// <param name="validation">The validation examples.</param>
+    public virtual void AfterTraining(Func<float[]> validationLogits, IReadOnlyList<TokenizedExample> validation) { }
 
     /// <summary>Turns the head's raw outputs into the units a user sees, in place (regression undoes its standardisation).</summary>
     public virtual void ToLabelUnits(float[] logits) { }

@@ -17,17 +17,20 @@ internal static class FineTuneTasks
         BertTask.MulticlassClassification => new SequenceClassificationTask(classNames, loss),
         BertTask.BinaryClassification => new BinaryClassificationTask(loss),
         BertTask.Regression => RegressionTask.Standardising(trainLabels),
+        BertTask.MultiLabelClassification => new MultiLabelClassificationTask(classNames, loss),
         _ => throw Unknown(kind),
     };
 
-    /// <summary>The task of a trained model: its head's labels and its label standardisation.</summary>
-    public static FineTuneTask ForScoring(BertTask kind, IReadOnlyList<string> headLabels, float labelMean, float labelScale, WordInput? words = null, AnswerSettings? answers = null) => kind switch
+    /// <summary>The task of a trained model: its head's labels, its label standardisation, and what its task saved (windows, answers, thresholds).</summary>
+    public static FineTuneTask ForScoring(BertTask kind, IReadOnlyList<string> headLabels, float labelMean, float labelScale, WordInput? words = null,
+        AnswerSettings? answers = null, float[]? thresholds = null) => kind switch
     {
         BertTask.QuestionAnswering => new QuestionAnsweringTask(answers ?? AnswerSettings.Default),
         BertTask.TokenClassification => new TokenClassificationTask(headLabels, new TaskLossOptions(), words ?? WordInput.Default),
         BertTask.MulticlassClassification => new SequenceClassificationTask(headLabels, new TaskLossOptions()),
         BertTask.BinaryClassification => new BinaryClassificationTask(new TaskLossOptions()),
         BertTask.Regression => new RegressionTask(labelMean, labelScale),
+        BertTask.MultiLabelClassification => new MultiLabelClassificationTask(headLabels, new TaskLossOptions(), thresholds),
         _ => throw Unknown(kind),
     };
 

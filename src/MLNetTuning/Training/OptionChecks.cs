@@ -49,6 +49,10 @@ internal static class OptionChecks
         FineTuneTasks.Describe(options.Task).Score(options.ValidationMetric);
         if (options.EarlyStoppingPatience is not null && options.ValidationSet is null && options.ValidationFraction == 0)
             throw new ArgumentException("BertFineTuneOptions.EarlyStoppingPatience is set, but there is no validation data to watch. Set ValidationSet or ValidationFraction.", nameof(options));
+        if (options.TuneThresholds && options.Task != BertTask.MultiLabelClassification)
+            throw new ArgumentException($"BertFineTuneOptions.TuneThresholds applies to BertTask.MultiLabelClassification only, but the task is {options.Task}. Leave it false.", nameof(options));
+        if (options.TuneThresholds && options.ValidationSet is null && options.ValidationFraction == 0)
+            throw new ArgumentException("BertFineTuneOptions.TuneThresholds is set, but there is no validation data to tune on. Set ValidationSet or ValidationFraction.", nameof(options));
     }
 }
 

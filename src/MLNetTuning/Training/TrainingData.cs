@@ -10,6 +10,8 @@ internal sealed class TrainingData
     public List<string>? Pairs { get; init; }
     /// <summary>Class index (multiclass, 0-based), 0/1 (binary) or the target (regression).</summary>
     public List<float> Labels { get; } = [];
+    /// <summary>Multi-label: each row's 0/1 targets, one per label (its Labels entry is then 0); null for other tasks.</summary>
+    public List<float[]>? Targets { get; init; }
     public int SkippedMissingLabels { get; set; }
 
     public int Count => Texts.Count;
@@ -34,13 +36,14 @@ internal sealed class TrainingData
 
     private TrainingData Subset(Func<int, bool> keep)
     {
-        var subset = new TrainingData { Pairs = Pairs is null ? null : [] };
+        var subset = new TrainingData { Pairs = Pairs is null ? null : [], Targets = Targets is null ? null : [] };
         for (int i = 0; i < Count; i++)
         {
             if (!keep(i)) continue;
             subset.Texts.Add(Texts[i]);
             subset.Pairs?.Add(Pairs![i]);
             subset.Labels.Add(Labels[i]);
+            subset.Targets?.Add(Targets![i]);
         }
         return subset;
     }

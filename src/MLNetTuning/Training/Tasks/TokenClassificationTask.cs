@@ -30,6 +30,7 @@ internal sealed class TokenClassificationTask : FineTuneTask
     public override string ProblemType => "single_label_classification";
     public override IReadOnlyList<string> ClassNames => HeadLabels;
     public override bool StratifiedSplit => false;
+    public override bool LabelIsVector => true;
     public WordInput Words { get; }
     public bool WordsAreVector => Words.WordsAreVector;
 
