@@ -19,9 +19,13 @@ internal static class EvaluateCommand
         var rows = new Option<int?>("--rows") { Description = "Evaluate on the first N rows (token models: sentences) [all]" };
         var wordColumn = new Option<int?>("--word-column") { Description = "Token models, CoNLL-style file: the word's column, from 0 [as trained]" };
         var tagColumn = new Option<int?>("--tag-column") { Description = "Token models, CoNLL-style file: the tag's column, from 0 [as trained]" };
-        var command = new Command("evaluate", "Metrics of a model zip on a labelled data file, with the confusion matrix for classification.")
+        var questionColumn = new Option<string?>("--question-column") { Description = "Question answering, TSV/CSV: the question column [as trained]" };
+        var contextColumn = new Option<string?>("--context-column") { Description = "Question answering, TSV/CSV: the context column [as trained]" };
+        var answerColumn = new Option<string?>("--answer-column") { Description = "Question answering, TSV/CSV: the gold answers (several: separated by |||) [as trained]" };
+        var command = new Command("evaluate", "Metrics of a model zip on a labelled data file, with the confusion matrix for classification; " +
+            "ExactMatch and F1 for question answering (SQuAD JSON or TSV); micro/macro F1, subset accuracy, Hamming loss and a per-label table for multi-label.")
         {
-            modelPath, dataPath, textColumn, secondTextColumn, labelColumn, rows, wordColumn, tagColumn,
+            modelPath, dataPath, textColumn, secondTextColumn, labelColumn, rows, wordColumn, tagColumn, questionColumn, contextColumn, answerColumn,
         };
         command.SetAction(result =>
         {
@@ -40,6 +44,16 @@ internal static class EvaluateCommand
                     var taggedView = TaggedViews.ForModel(ml, info.ClassNames).Labeled(sentences, $"The data file '{path}'");
                     var tagResult = Evaluation.EvaluateTags(ml, model, taggedView, info.ClassNames, sentences.Count);
                     ConsoleTables.Write(host.Out, $"token-classification metrics on {sentences.Count} sentences of {Path.GetFileName(path)}", tagResult);
+                    return ExitCodes.Success;
+                }
+                if (info.Task == BertTask.QuestionAnswering)
+                {
+                    var answers = new AnswerColumns(result.GetValue(questionColumn) ?? info.TextColumn, result.GetValue(contextColumn) ?? info.SecondTextColumn ?? "Context",
+                        result.GetValue(answerColumn) ?? info.LabelColumn);
+                    string path = result.GetValue(dataPath)!;
+                    var questions = answers.Read(path, "data").Take(limit ?? int.MaxValue).ToList();
+                    var answerResult = Evaluation.EvaluateAnswers(ml, model, AnswerViews.Labeled(ml, questions, allGold: true), questions.Count);
+                    ConsoleTables.Write(host.Out, $"question-answering metrics on {questions.Count} questions of {Path.GetFileName(path)}", answerResult);
                     return ExitCodes.Success;
                 }
                 var columns = new ColumnNames(result.GetValue(textColumn) ?? info.TextColumn, result.GetValue(secondTextColumn) ?? info.SecondTextColumn,

@@ -50,6 +50,11 @@ internal sealed class FineTuneOptionSymbols
         Value<NumericPrecision>("--precision", nameof(BertFineTuneOptions.Precision), "Fp32, or Bf16 mixed precision (faster on CPUs with bfloat16 units) [Fp32]", (o, v) => o.Precision = v);
         Value<int>("--threads", nameof(BertFineTuneOptions.NumberOfThreads), "CPU threads for torch [the number of cores]", (o, v) => o.NumberOfThreads = v);
         Value<int>("--window-stride", nameof(BertFineTuneOptions.WindowStride), "Token classification: sub-word tokens shared by consecutive windows of a text longer than --max-length [32]", (o, v) => o.WindowStride = v);
+        Value<int>("--document-stride", nameof(BertFineTuneOptions.DocumentStride), "Question answering: context tokens shared by consecutive windows of a long context [128]", (o, v) => o.DocumentStride = v);
+        Value<int>("--max-answer-length", nameof(BertFineTuneOptions.MaxAnswerLength), "Question answering: the longest answer, in sub-word tokens [30]", (o, v) => o.MaxAnswerLength = v);
+        Value<int>("--top-k-answers", nameof(BertFineTuneOptions.TopKAnswers), "Question answering: answers kept per question, best first [1]", (o, v) => o.TopKAnswers = v);
+        Value<bool>("--allow-no-answer", nameof(BertFineTuneOptions.AllowNoAnswer), "Question answering: the empty answer may win (SQuAD 2.0) [false]", (o, v) => o.AllowNoAnswer = v);
+        Value<bool>("--tune-thresholds", nameof(BertFineTuneOptions.TuneThresholds), "Multi-label: tune each label's threshold for F1 on the validation data [false: 0.5]", (o, v) => o.TuneThresholds = v);
         Value<int>("--scoring-batch-size", nameof(BertFineTuneOptions.ScoringBatchSize), "Rows per forward pass when scoring [64]", (o, v) => o.ScoringBatchSize = v);
     }
 

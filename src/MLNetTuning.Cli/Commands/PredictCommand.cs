@@ -14,7 +14,9 @@ internal static class PredictCommand
 {
     internal sealed record ClassProbability(string Label, double Probability);
 
-    internal sealed record Prediction(string Text, string? Pair, string? Predicted, double? Score, IReadOnlyList<ClassProbability>? Top);
+    /// <summary>Multi-label: <see cref="Labels"/> are the labels at or above their thresholds, <see cref="Predicted"/> their names joined.</summary>
+    internal sealed record Prediction(string Text, string? Pair, string? Predicted, double? Score, IReadOnlyList<ClassProbability>? Top,
+        IReadOnlyList<ClassProbability>? Labels = null);
 
     public static Command Create(CliHost host)
     {
@@ -23,9 +25,11 @@ internal static class PredictCommand
         var file = new Option<string?>("--file", "-f") { Description = "A text file (one text per line) or a TSV/CSV file (its text column)" };
         var topK = new Option<int>("--top-k", "-k") { Description = "Classes listed per text, most probable first", DefaultValueFactory = _ => 3 };
         var json = new Option<bool>("--json") { Description = "Write JSON lines instead of a table" };
-        var command = new Command("predict", "Score texts with a model zip: the predicted class and the top-k probabilities (or the regression score); for a token model the entities with their character offsets (or each word's tag).")
+        var context = new Option<string?>("--context", "-c") { Description = "Question answering: the context the questions (the texts) are about. Without it each input is question<TAB>context" };
+        var command = new Command("predict", "Score texts with a model zip: the predicted class and the top-k probabilities (or the regression score); for a token model the entities with their character offsets (or each word's tag); " +
+            "for a question-answering model the answer with its character offsets; for a multi-label model the labels above their thresholds.")
         {
-            modelPath, texts, file, topK, json,
+            modelPath, texts, file, topK, json, context,
         };
         command.SetAction(result =>
         {
@@ -36,6 +40,17 @@ internal static class PredictCommand
             using (model)
             {
                 bool pair = info.SecondTextColumn is not null;
+                if (info.Task == BertTask.QuestionAnswering)
+                {
+                    var questions = result.GetValue(context) is { } shared
+                        ? TextInputs.Read(host, result.GetValue(texts) ?? [], result.GetValue(file), info.Columns, pair: false).Select(q => (q.Text, shared)).ToList()
+                        : TextInputs.Read(host, result.GetValue(texts) ?? [], result.GetValue(file), info.Columns, pair: true).Select(q => (q.Text, q.Pair!)).ToList();
+                    var answers = AnswerPredictions.Predict(ml, model, questions);
+                    if (result.GetValue(json)) WriteJson(host.RawOut, answers);
+                    else host.Out.Write(AnswerPredictions.Table(answers));
+                    return ExitCodes.Success;
+                }
+                if (result.GetValue(context) is not null) throw new UsageException("--context applies to question-answering models only. Leave it out.");
                 var inputs = TextInputs.Read(host, result.GetValue(texts) ?? [], result.GetValue(file), info.Columns, pair);
                 if (info.Task == BertTask.TokenClassification)
                 {
@@ -65,6 +80,17 @@ internal static class PredictCommand
                 {
                     var top = probabilities[i].Select((p, c) => new ClassProbability(info.ClassNames[c], p)).OrderByDescending(p => p.Probability).Take(k).ToList();
                     predictions.Add(new Prediction(inputs[i].Text, inputs[i].Pair, top[0].Label, null, top));
+                }
+                break;
+            case BertTask.MultiLabelClassification:
+                var labelScores = scored.GetColumn<float[]>("Score").ToList();
+                var chosen = scored.GetColumn<bool[]>("PredictedLabel").ToList();
+                for (int i = 0; i < inputs.Count; i++)
+                {
+                    var all = labelScores[i].Select((p, c) => new ClassProbability(info.ClassNames[c], p)).ToList();
+                    var labels = all.Where((_, c) => chosen[i][c]).OrderByDescending(p => p.Probability).ToList();
+                    var top = all.OrderByDescending(p => p.Probability).Take(k).ToList();
+                    predictions.Add(new Prediction(inputs[i].Text, inputs[i].Pair, string.Join(" ", labels.Select(l => l.Label)), null, top, labels));
                 }
                 break;
             case BertTask.BinaryClassification:
@@ -100,7 +126,8 @@ internal static class PredictCommand
         {
             string text = Markup.Escape(TextInputs.Shorten(p.Pair is null ? p.Text : $"{p.Text} | {p.Pair}"));
             if (p.Top is null) table.AddRow(text, p.Score!.Value.ToString("F4", CultureInfo.InvariantCulture));
-            else table.AddRow(text, Markup.Escape(p.Predicted!), Markup.Escape(string.Join("  ", p.Top.Select(t => $"{t.Label} {t.Probability.ToString("F3", CultureInfo.InvariantCulture)}"))));
+            else table.AddRow(text, p.Labels is { Count: 0 } ? "[grey](none)[/]" : Markup.Escape(p.Labels is null ? p.Predicted! :
+                    string.Join("  ", p.Labels.Select(l => $"{l.Label} {l.Probability.ToString("F3", CultureInfo.InvariantCulture)}"))), Markup.Escape(string.Join("  ", p.Top.Select(t => $"{t.Label} {t.Probability.ToString("F3", CultureInfo.InvariantCulture)}"))));
         }
         return table;
     }

@@ -16,10 +16,19 @@ internal sealed class TrainCommand
     internal readonly Option<string?> LabelColumn = new("--label-column") { Description = "The label column [Label]" };
     internal readonly Option<string?> Task = new Option<string?>("--task")
         {
-            Description = "multiclass, binary, regression or token-classification (a CoNLL-style file of one word per line, or a .tsv with space-separated " +
-                "words and tags in --text-column and --label-column) [multiclass]",
+            Description = "multiclass, binary, regression, token-classification (a CoNLL-style file of one word per line, or a .tsv with space-separated " +
+                "words and tags in --text-column and --label-column), question-answering (SQuAD JSON, or a TSV of question, context, answer and answer start) " +
+                "or multi-label (label names separated by --label-separator) [multiclass]",
         }
-        .AcceptOnlyFromAmong("multiclass", "binary", "regression", "token-classification");
+        .AcceptOnlyFromAmong("multiclass", "binary", "regression", "token-classification", "question-answering", "multi-label");
+    internal readonly Option<string?> LabelSeparator = new("--label-separator") { Description = "Multi-label: the character between the label names of a label cell [a space]" };
+    internal readonly Option<string?> QuestionColumn = new("--question-column") { Description = "Question answering, TSV/CSV: the question column [Question]" };
+    internal readonly Option<string?> ContextColumn = new("--context-column") { Description = "Question answering, TSV/CSV: the context column [Context]" };
+    internal readonly Option<string?> AnswerColumn = new("--answer-column") { Description = "Question answering, TSV/CSV: the answer column (several gold answers: separated by |||) [Answer]" };
+    internal readonly Option<string?> AnswerStartColumn = new("--answer-start-column")
+    {
+        Description = "Question answering, TSV/CSV: the answer's character offset in the context [AnswerStart when the file has it, else the answer's first occurrence]",
+    };
     internal readonly Option<int?> WordColumn = new("--word-column")
     {
         Description = "Token classification, CoNLL-style file: the word's column, from 0; negative counts from the end [.conll/.conllu: 1; other files: 0]",
@@ -55,7 +64,8 @@ internal sealed class TrainCommand
             if (r.Tokens is [{ Value: ['-', ..] value }]) r.AddError($"Unknown option '{value}'.");
         });
         command.Add(Data);
-        foreach (var option in new Option[] { TextColumn, SecondTextColumn, LabelColumn, Task, WordColumn, TagColumn, PositiveClass, Model, TrainRows, Validation, ValidationRows,
+        foreach (var option in new Option[] { TextColumn, SecondTextColumn, LabelColumn, Task, WordColumn, TagColumn, LabelSeparator, QuestionColumn, ContextColumn,
+                     AnswerColumn, AnswerStartColumn, PositiveClass, Model, TrainRows, Validation, ValidationRows,
                      ValidationFraction, Test, TestRows, Baseline, Output, ExportHuggingFace, ReportFolder })
             command.Add(option);
         foreach (var option in Training.Symbols) command.Add(option);

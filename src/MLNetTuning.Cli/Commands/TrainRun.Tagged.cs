@@ -15,48 +15,7 @@ internal sealed partial class TrainRun
         int seed = options.Seed!.Value;
         var columns = new TaggedColumns(result.GetValue(symbols.WordColumn), result.GetValue(symbols.TagColumn),
             result.GetValue(symbols.TextColumn) ?? ExampleViews.TextColumn, result.GetValue(symbols.LabelColumn) ?? ExampleViews.LabelColumn);
-        var all = columns.Read(dataPath, "data");
-        if (split.TrainRows is not null || split.ValidationRows is not null) all = Examples.Shuffled(all, seed);
-        var train = all.Take(split.TrainRows ?? all.Count - (split.ValidationRows ?? 0)).ToList();
-        if (train.Count == 0) throw new CliException($"The data file '{dataPath}' has no sentences to train on.");
-        var sizes = new List<KeyValuePair<string, string>> { new("training", $"{train.Count} of {all.Count} sentences of {dataPath}") };
-
-        List<TaggedSentence>? validation = null;
-        string? validationSource = null;
-        if (split.ValidationPath is { } validationPath)
-        {
-            validation = columns.Read(validationPath, "--validation");
-            validationSource = $"The data file '{validationPath}' (--validation)";
-            sizes.Add(new("validation", $"{validation.Count} sentences of {validationPath}"));
-        }
-        else if (split.ValidationRows is int n)
-        {
-            validation = all.Skip(train.Count).Take(n).ToList();
-            if (validation.Count < n)
-                throw new UsageException($"--validation-rows {n}: the data file has only {all.Count} sentences, {train.Count} of them for training. Lower --train-rows or --validation-rows.");
-            validationSource = $"The data file '{dataPath}' (validation sentences)";
-            sizes.Add(new("validation", $"{validation.Count} further sentences of {dataPath}, disjoint from the training sentences"));
-        }
-        else if (split.ValidationFraction is float fraction)
-        {
-            int before = train.Count;
-            // Sentences have no single class to stratify by.
-            (train, validation) = Examples.HoldOut(train, fraction, stratifyBy: null, seed);
-            if (train.Count == 0 || validation.Count == 0)
-                throw new UsageException($"--validation-fraction {fraction}: of the {before} training sentences, {train.Count} would be left for training and " +
-                    $"{validation.Count} for validation. Give more sentences or another fraction.");
-            validationSource = $"The data file '{dataPath}' (held-out sentences)";
-            sizes[0] = new("training", $"{train.Count} of {all.Count} sentences of {dataPath}, after holding out validation sentences");
-            sizes.Add(new("validation", $"{validation.Count} sentences held out of the {before} training sentences (--validation-fraction {fraction})"));
-        }
-
-        List<TaggedSentence>? test = null;
-        if (split.TestPath is { } testPath)
-        {
-            var sentences = columns.Read(testPath, "--test");
-            test = split.TestRows is int t ? Examples.Shuffled(sentences, seed).Take(t).ToList() : sentences;
-            sizes.Add(new("test", $"{test.Count} of {sentences.Count} sentences of {testPath}"));
-        }
+        var (train, validation, validationSource, test, sizes) = SplitItems(columns.Read, dataPath, split, seed, "sentences");
 
         var ml = new MLContext(seed);
         var views = TaggedViews.FromTraining(ml, train, $"'{dataPath}'");

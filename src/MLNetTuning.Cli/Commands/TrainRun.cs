@@ -41,6 +41,16 @@ internal sealed partial class TrainRun(CliHost host, TrainCommand symbols, Parse
         if (validationFraction is < 0 or >= 1) throw new UsageException($"--validation-fraction is {validationFraction}; it must be at least 0 and less than 1 (0: no validation rows).");
         if (validationFraction == 0) validationFraction = null;
         bool baseline = result.GetValue(symbols.Baseline);
+        if (baseline && task is BertTask.QuestionAnswering or BertTask.MultiLabelClassification)
+            throw new UsageException($"--baseline compares with a classic text classifier, and there is none for {TaskName(task)}. Leave out --baseline.");
+        if (task == BertTask.QuestionAnswering)
+        {
+            if (dataArgument is null)
+                throw new UsageException("--task question-answering needs a data file (SQuAD JSON or a TSV of questions), for example: " +
+                    "mlnet-tune train samples/data/squad/train.json --task question-answering --test samples/data/squad/test.json");
+            return ExecuteAnswers(dataArgument, options, new Split(trainRows, validationPath, validationRows, validationFraction, testPath, testRows));
+        }
+        char separator = LabelSeparatorOf(result.GetValue(symbols.LabelSeparator), task);
         if (task == BertTask.TokenClassification)
         {
             if (baseline) throw new UsageException("--baseline compares with a classic text classifier, and there is none for token classification. Leave out --baseline.");
@@ -63,7 +73,8 @@ internal sealed partial class TrainRun(CliHost host, TrainCommand symbols, Parse
         var train = all.Take(trainRows ?? all.Count - (validationRows ?? 0)).ToList();
         var sizes = new List<KeyValuePair<string, string>> { new("training", $"{train.Count} of {all.Count} rows of {trainFile.Path}") };
         if (train.Count == 0) throw new CliException($"The data file '{trainFile.Path}' has no rows to train on.");
-        var scheme = LabelScheme.FromTraining(task, train.Select(e => e.Label), result.GetValue(symbols.PositiveClass) ?? preset.PositiveClass, columns.Label, $"'{trainFile.Path}'");
+        var scheme = LabelScheme.FromTraining(task, train.Select(e => e.Label), result.GetValue(symbols.PositiveClass) ?? preset.PositiveClass, columns.Label,
+            $"'{trainFile.Path}'", separator);
 
         List<TextExample>? validation = null;
         string? validationSource = null;
@@ -84,14 +95,14 @@ internal sealed partial class TrainRun(CliHost host, TrainCommand symbols, Parse
         else if (validationFraction is float fraction)
         {
             int before = train.Count;
-            (train, validation) = Examples.HoldOut(train, fraction, task != BertTask.Regression ? e => e.Label : null, seed);
+            (train, validation) = Examples.HoldOut(train, fraction, task is not (BertTask.Regression or BertTask.MultiLabelClassification) ? e => e.Label : null, seed);
             if (train.Count == 0 || validation.Count == 0)
                 throw new UsageException($"--validation-fraction {fraction}: of the {before} training rows, {train.Count} would be left for training and {validation.Count} for validation. " +
                     "Give more rows or another fraction.");
             validationSource = $"'{trainFile.Path}' (held-out rows)";
             sizes[0] = new("training", $"{train.Count} of {all.Count} rows of {trainFile.Path}, after holding out validation rows");
             sizes.Add(new("validation", $"{validation.Count} rows held out of the {before} training rows (--validation-fraction {fraction})" +
-                (task != BertTask.Regression ? ", stratified by class" : "")));
+                (task is not (BertTask.Regression or BertTask.MultiLabelClassification) ? ", stratified by class" : "")));
         }
 
         List<TextExample>? test = null;
@@ -105,7 +116,8 @@ internal sealed partial class TrainRun(CliHost host, TrainCommand symbols, Parse
             sizes.Add(new("test", $"{test.Count} of {rows.Count} rows of {file.Path}"));
         }
         if (scheme.Task != BertTask.Regression)
-            sizes.Add(new("training classes", string.Join(", ", scheme.ClassNames.Select(c => $"{c} {train.Count(e => e.Label == c)}"))));
+            sizes.Add(new(scheme.Task == BertTask.MultiLabelClassification ? "training labels" : "training classes", string.Join(", ", scheme.ClassNames.Select(c =>
+                $"{c} {train.Count(e => scheme.Task == BertTask.MultiLabelClassification ? LabelScheme.SplitLabels(e.Label, separator).Contains(c) : e.Label == c)}"))));
 
         var ml = new MLContext(seed);
         bool pair = columns.SecondText is not null;
@@ -154,7 +166,8 @@ internal sealed partial class TrainRun(CliHost host, TrainCommand symbols, Parse
             host.Out.Write(ConsoleTables.Comparison(comparison));
         }
         // The file's own class names (ham/spam), which the bool label of the model no longer carries.
-        return SaveAndReport(ml, model, new ModelInfo(task, scheme.ClassNames, columns.Text, columns.SecondText, columns.Label, options.Model),
+        return SaveAndReport(ml, model, new ModelInfo(task, scheme.ClassNames, columns.Text, columns.SecondText, columns.Label, options.Model,
+            LabelSeparator: task == BertTask.MultiLabelClassification ? separator.ToString() : null),
             options, sizes, testResult, testSource, comparison, scheme.Task == BertTask.BinaryClassification ? scheme.ClassNames : null);
     }
 
@@ -224,14 +237,29 @@ internal sealed partial class TrainRun(CliHost host, TrainCommand symbols, Parse
         "binary" => BertTask.BinaryClassification,
         "regression" => BertTask.Regression,
         "token-classification" => BertTask.TokenClassification,
-        _ => BertTask.MulticlassClassification,
+        "question-answering" => BertTask.QuestionAnswering,
+        "multi-label" => BertTask.MultiLabelClassification,
+        "multiclass" => BertTask.MulticlassClassification,
+        _ => throw new UsageException($"Unknown task '{name}'."),
     };
+
+    /// <summary>--label-separator: one character, for multi-label only.</summary>
+    private static char LabelSeparatorOf(string? given, BertTask task)
+    {
+        if (given is null) return ' ';
+        if (task != BertTask.MultiLabelClassification) throw new UsageException("--label-separator applies to --task multi-label only. Leave it out.");
+        if (given.Length != 1) throw new UsageException($"--label-separator is '{given}'; give one character (for example ',' or '|').");
+        return given[0];
+    }
 
     internal static string TaskName(BertTask task) => task switch
     {
         BertTask.BinaryClassification => "binary",
         BertTask.Regression => "regression",
         BertTask.TokenClassification => "token-classification",
-        _ => "multiclass",
+        BertTask.QuestionAnswering => "question-answering",
+        BertTask.MultiLabelClassification => "multi-label",
+        BertTask.MulticlassClassification => "multiclass",
+        _ => task.ToString(),
     };
 }

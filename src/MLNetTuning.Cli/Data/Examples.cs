@@ -86,6 +86,17 @@ internal static class ExampleViews
                 label.AddAnnotation("KeyValues", names, new VectorDataViewType(TextDataViewType.Instance, classes));
                 return ml.Data.LoadFromEnumerable(rows, definition);
             }
+            case BertTask.MultiLabelClassification:
+            {
+                // The label names become a key vector as the README's pipeline makes it: TokenizeIntoWords on the separator, then
+                // MapValueToKey with the training labels as its keys, so that every file gets the training label order.
+                foreach (var e in examples) scheme.CheckLabels(e.Label, source, ++row);
+                var raw = ml.Data.LoadFromEnumerable(examples.Select(e => new LabeledRow<string>(e.Text, e.Pair ?? "", e.Label)).ToList(), Definition<LabeledRow<string>>(pair));
+                var keys = ml.Data.LoadFromEnumerable(scheme.ClassNames.Select(n => new TextRow(n, "")).ToList(), Definition<TextRow>(pair: false));
+                var labels = ml.Transforms.Text.TokenizeIntoWords(LabelColumn, separators: [scheme.Separator])
+                    .Append(ml.Transforms.Conversion.MapValueToKey(LabelColumn, keyData: keys));
+                return labels.Fit(raw).Transform(raw);
+            }
             case BertTask.BinaryClassification:
                 return ml.Data.LoadFromEnumerable(examples.Select(e => new LabeledRow<bool>(e.Text, e.Pair ?? "", scheme.Encode(e.Label, source, ++row) > 0.5f)).ToList(),
                     Definition<LabeledRow<bool>>(pair));

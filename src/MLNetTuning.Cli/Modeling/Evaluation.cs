@@ -15,8 +15,9 @@ internal sealed record ConfusionMatrix(IReadOnlyList<string> ClassNames, long[,]
 /// ML.NET's metrics of a task on labelled data, the confusion matrix for classification, and for token classification with
 /// entity tags the metrics of each entity type (null for other tasks, and for tags such as part of speech that name no entity).
 /// </summary>
+/// Multi-label results put their per-label table in <see cref="EntityTypes"/>, with <see cref="TypesTitle"/> "Per label".
 internal sealed record EvaluationResult(IReadOnlyList<KeyValuePair<string, double>> Metrics, ConfusionMatrix? Confusion, int Rows,
-    IReadOnlyDictionary<string, EntityTypeMetrics>? EntityTypes = null, string? Note = null);
+    IReadOnlyDictionary<string, EntityTypeMetrics>? EntityTypes = null, string? Note = null, string? TypesTitle = null);
 
 internal static class Evaluation
 {
@@ -45,6 +46,15 @@ internal static class Evaluation
                     new("Recall", m.PositiveRecall), new("LogLoss", m.LogLoss),
                 ], Confusion<bool>(scored, scheme.ClassNames, positive => positive ? 1 : 0), rows);
             }
+            case BertTask.MultiLabelClassification:
+            {
+                var m = ml.MulticlassClassification.EvaluateMultiLabel(scored, label);
+                var perLabel = m.PerLabel.ToDictionary(p => p.Key, p => new EntityTypeMetrics(p.Value.Precision, p.Value.Recall, p.Value.F1, (int)p.Value.Support));
+                return new EvaluationResult(
+                [
+                    new("MicroF1", m.MicroF1), new("MacroF1", m.MacroF1), new("SubsetAccuracy", m.SubsetAccuracy), new("HammingLoss", m.HammingLoss),
+                ], null, rows, perLabel, TypesTitle: "Per label");
+            }
             default:
             {
                 var m = ml.Regression.Evaluate(scored, label);
@@ -54,6 +64,14 @@ internal static class Evaluation
                 ], null, rows);
             }
         }
+    }
+
+    /// <summary>Answers the questions of <paramref name="data"/> (made by <see cref="AnswerViews.Labeled"/>) and scores them against every gold answer.</summary>
+    public static EvaluationResult EvaluateAnswers(MLContext ml, ITransformer model, IDataView data, int questions)
+    {
+        var m = ml.MulticlassClassification.EvaluateAnswers(model.Transform(data), AnswerViews.AnswerColumn);
+        return new EvaluationResult([new("ExactMatch", m.ExactMatch), new("F1", m.F1)], null, questions,
+            Note: "ExactMatch and F1 are percentages (0 to 100), with SQuAD's normalisation; a question with several gold answers counts its best.");
     }
 
     /// <summary>

@@ -11,11 +11,11 @@ namespace MLNetTuning.Cli.Modeling;
 /// <remarks>Token models also keep the CoNLL word and tag column numbers they were trained with (null: the file type's default),
 /// so that evaluate reads a file as train did.</remarks>
 internal sealed record ModelInfo(BertTask Task, IReadOnlyList<string> ClassNames, string TextColumn, string? SecondTextColumn, string LabelColumn, string Model,
-    int? WordColumn = null, int? TagColumn = null)
+    int? WordColumn = null, int? TagColumn = null, string? LabelSeparator = null)
 {
     public ColumnNames Columns => new(TextColumn, SecondTextColumn, LabelColumn);
 
-    public LabelScheme Labels => new(Task, ClassNames, LabelColumn);
+    public LabelScheme Labels => new(Task, ClassNames, LabelColumn, LabelSeparator is [var separator] ? separator : ' ');
 }
 
 /// <summary>A model zip written by `train`: the fine-tuned transformer (input: the text columns only) plus <see cref="ModelInfo"/>.</summary>
@@ -29,7 +29,12 @@ internal static class ModelFile
     {
         AtomicFile.Write(path, temp =>
         {
-            var schema = info.Task == BertTask.TokenClassification ? TaggedViews.InputSchema(ml) : ExampleViews.InputSchema(ml, info.SecondTextColumn is not null);
+            var schema = info.Task switch
+            {
+                BertTask.TokenClassification => TaggedViews.InputSchema(ml),
+                BertTask.QuestionAnswering => AnswerViews.InputSchema(ml),
+                _ => ExampleViews.InputSchema(ml, info.SecondTextColumn is not null),
+            };
             ml.Model.Save(model, schema, temp);
             using var zip = ZipFile.Open(temp, ZipArchiveMode.Update);
             using var entry = zip.CreateEntry(InfoEntry).Open();
@@ -72,7 +77,7 @@ internal static class ModelFile
     {
         string[] classes = model.Task switch
         {
-            BertTask.MulticlassClassification or BertTask.TokenClassification => [.. model.ClassNames],
+            BertTask.MulticlassClassification or BertTask.TokenClassification or BertTask.MultiLabelClassification => [.. model.ClassNames],
             BertTask.BinaryClassification => ["false", "true"],
             _ => [],
         };

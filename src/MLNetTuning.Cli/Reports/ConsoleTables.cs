@@ -27,9 +27,9 @@ internal static class ConsoleTables
     }
 
     /// <summary>Token classification: one row per entity type, as seqeval's classification report.</summary>
-    public static Table EntityTypes(IReadOnlyDictionary<string, EntityTypeMetrics> types)
+    public static Table EntityTypes(IReadOnlyDictionary<string, EntityTypeMetrics> types, string? title = null)
     {
-        var table = new Table { Title = new TableTitle("Per entity type") }.AddColumn("type");
+        var table = new Table { Title = new TableTitle(title ?? "Per entity type") }.AddColumn(title is null ? "type" : "label");
         foreach (var name in EntityTypeColumns) table.AddColumn(new TableColumn(name).RightAligned());
         foreach (var (type, m) in types) table.AddRow([Markup.Escape(type), .. EntityTypeCells(m)]);
         return table;
@@ -44,7 +44,7 @@ internal static class ConsoleTables
     {
         console.Write(Metrics(title, result.Metrics));
         if (result.Confusion is not null) console.Write(Confusion(result.Confusion));
-        if (result.EntityTypes is not null) console.Write(EntityTypes(result.EntityTypes));
+        if (result.EntityTypes is not null) console.Write(EntityTypes(result.EntityTypes, result.TypesTitle));
         if (result.Note is not null) console.WriteLine(result.Note);
     }
 

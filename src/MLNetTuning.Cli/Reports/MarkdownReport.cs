@@ -70,7 +70,7 @@ internal static class MarkdownReport
             if (test.Note is { } note) md.AppendLine(note).AppendLine();
             if (test.EntityTypes is { } types)
             {
-                md.AppendLine("| type | " + string.Join(" | ", ConsoleTables.EntityTypeColumns) + " |").AppendLine("|---|---|---|---|---|");
+                md.AppendLine((test.TypesTitle is null ? "| type | " : "| label | ") + string.Join(" | ", ConsoleTables.EntityTypeColumns) + " |").AppendLine("|---|---|---|---|---|");
                 foreach (var (type, m) in types) md.AppendLine($"| {Cell(type)} | " + string.Join(" | ", ConsoleTables.EntityTypeCells(m)) + " |");
                 md.AppendLine();
             }
