@@ -56,20 +56,13 @@ public sealed class QuestionAnsweringOptionTests(TinyBertFixture tiny)
         Assert.All(forced, p => Assert.True(p.PredictedAnswer.Length > 0 && p.PredictedAnswerStart >= 0));
     }
 
-    public sealed class LongStart
+    /// <summary>A row whose answer start is of type <typeparamref name="T"/>.</summary>
+    public sealed class Row<T>
     {
         public string Question { get; set; } = "";
         public string Context { get; set; } = "";
         public string Answer { get; set; } = "";
-        public long Start { get; set; }
-    }
-
-    public sealed class FloatStart
-    {
-        public string Question { get; set; } = "";
-        public string Context { get; set; } = "";
-        public string Answer { get; set; } = "";
-        public float Start { get; set; }
+        public T Start { get; set; } = default!;
     }
 
     [Fact]
@@ -79,8 +72,8 @@ public sealed class QuestionAnsweringOptionTests(TinyBertFixture tiny)
         int[] starts = [.. rows.Select(r => r.Context.IndexOf(" " + r.Answer, StringComparison.Ordinal) + 1)];
         var options = Options(epochs: 1);
         options.AnswerStartColumnName = "Start";
-        IDataView Longs(Func<int, long> start) => _ml.Data.LoadFromEnumerable(rows.Select((r, i) => new LongStart { Question = r.Question, Context = r.Context, Answer = r.Answer, Start = start(i) }));
-        IDataView Floats(Func<int, float> start) => _ml.Data.LoadFromEnumerable(rows.Select((r, i) => new FloatStart { Question = r.Question, Context = r.Context, Answer = r.Answer, Start = start(i) }));
+        IDataView Longs(Func<int, long> start) => _ml.Data.LoadFromEnumerable(rows.Select((r, i) => new Row<long> { Question = r.Question, Context = r.Context, Answer = r.Answer, Start = start(i) }));
+        IDataView Floats(Func<int, float> start) => _ml.Data.LoadFromEnumerable(rows.Select((r, i) => new Row<float> { Question = r.Question, Context = r.Context, Answer = r.Answer, Start = start(i) }));
 
         using (new BertFineTuneEstimator(_ml, options).Fit(Longs(i => starts[i]))) { }
         using (new BertFineTuneEstimator(_ml, options).Fit(Floats(i => starts[i]))) { }
