@@ -8,6 +8,8 @@ using MLNetTuning.Bench;
 //   accuracy [--rows N] [--threads N]              the main job's recipe in fp32 and bf16, on the whole test split
 //   token  [--rows N] [--max-length N] [--batch N] [--rounds N] [--precision ...] [--threads N]
 //                                                  a token-classification epoch on the NER sample against sequence classification of the same sentences
+//   multilabel [--rows N] [--max-length N] [--batch N] [--rounds N] [--precision ...] [--threads N]
+//                                                  a multi-label epoch on the GoEmotions sample against multiclass on the same comments
 //   micro  [--batch N] [--length N] [--threads N]  the pieces of one layer, forward + backward, to see where a step goes
 string mode = args.Length > 0 ? args[0] : "";
 string Option(string name, string fallback)
@@ -29,6 +31,7 @@ return mode switch
     "epoch-one" => EpochBench.RunOne(int.Parse(Option("rows", "800")), int.Parse(Option("max-length", "256")), int.Parse(Option("batch", "16")), precision, threads, Option("padding", "grouped") == "fixed"),
     "accuracy" => AccuracyBench.Run(int.Parse(Option("rows", "600")), threads),
     "token" => TokenBench.Run(int.Parse(Option("rows", "1500")), int.Parse(Option("max-length", "128")), int.Parse(Option("batch", "16")), precision, threads, int.Parse(Option("rounds", "3"))),
+    "multilabel" => MultiLabelBench.Run(int.Parse(Option("rows", "2000")), int.Parse(Option("max-length", "64")), int.Parse(Option("batch", "16")), precision, threads, int.Parse(Option("rounds", "4"))),
     "micro" => MicroBench.Run(threads, int.Parse(Option("batch", "16")), int.Parse(Option("length", "128"))),
     _ => Usage(),
 };

