@@ -71,6 +71,27 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
         HuggingFaceExport.Save(folder, _mapping.Model, binaryClassNames);
     }
 
+    /// <summary>
+    /// Writes the fine-tuned model as an ONNX graph for ONNX Runtime (and the servers built on it): opset 17, dynamic batch
+    /// and sequence axes, inputs <c>input_ids</c>, <c>attention_mask</c> and <c>token_type_ids</c> (int64 [batch, sequence]),
+    /// and the head's raw outputs as Hugging Face's exporter names them: <c>logits</c> ([batch, K] per text,
+    /// [batch, sequence, K] per token) or <c>start_logits</c> and <c>end_logits</c> for question answering. The tokenizer
+    /// files (vocab.txt, tokenizer_config.json, special_tokens_map.json) and <c>mlnet_scoring.json</c> (task, labels,
+    /// regression mean and scale, multi-label thresholds, maximum length, windows) are written to the same folder; with
+    /// them, <c>MLNetTuning.Onnx</c>'s scorer gives this transformer's columns without TorchSharp. Each file is replaced
+    /// atomically; the model in memory is not changed.
+    /// </summary>
+    /// <param name="path">The .onnx file to write; its folder is created when missing.</param>
+    /// <param name="quantization"><see cref="OnnxQuantization.None"/> for float32, or <see cref="OnnxQuantization.Int8"/> for dynamic int8 products.</param>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is empty.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="quantization"/> is not a defined value.</exception>
+    /// <exception cref="IOException"><paramref name="path"/> names a folder, or a file cannot be written.</exception>
+    public void ExportOnnx(string path, OnnxQuantization quantization = OnnxQuantization.None)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        Onnx.OnnxExport.Save(path, _mapping.Model, quantization, _mapping.TextColumn, _mapping.SecondTextColumn);
+    }
+
     /// <inheritdoc/>
     public bool IsRowToRowMapper => true;
 

@@ -1,0 +1,128 @@
+using MLNetTuning.Models;
+using Onnx;
+
+namespace MLNetTuning.Onnx;
+
+/// <summary>The graph's inputs, as Hugging Face's exporter names them; <see cref="TokenTypeIds"/> is null for a family without token types.</summary>
+internal sealed record OnnxEncoderInputs(string InputIds, string AttentionMask, string? TokenTypeIds);
+
+/// <summary>What an encoder graph gives the heads: the last hidden state [B, T, H] and, where the family has one, the pooled output [B, H].</summary>
+internal sealed record OnnxEncoderOutputs(string LastHiddenState, string? PooledOutput, int HiddenSize);
+
+/// <summary>
+/// The seam between a model family and the exporter: a family writes its encoder's nodes, reading its weights by their
+/// state-dict keys under a prefix (<c>bert.</c> in a task model, none in a bare encoder). Heads and int8 are shared.
+/// A new family (RoBERTa, XLM-R, DistilBERT) adds one implementation and one line in <see cref="OnnxEncoderGraphs.For"/>.
+/// </summary>
+internal interface IOnnxEncoderGraph
+{
+    /// <summary>Whether the graph takes <c>token_type_ids</c> (BERT does; RoBERTa-style and DistilBERT exports do not).</summary>
+    bool UsesTokenTypes { get; }
+
+    /// <summary>Adds the encoder's nodes and initializers to <paramref name="graph"/>.</summary>
+    OnnxEncoderOutputs Build(OnnxGraphBuilder graph, OnnxWeights weights, string prefix, OnnxEncoderInputs inputs);
+}
+
+/// <summary>The table from a config's family to its encoder graph.</summary>
+internal static class OnnxEncoderGraphs
+{
+    public static IOnnxEncoderGraph For(BertConfig config) => new BertEncoderGraph(config);
+}
+
+/// <summary>
+/// Hugging Face's <c>BertModel</c> as ONNX nodes, in the order <c>Models/Bert.cs</c> computes it so that float32 results
+/// agree to rounding: embeddings summed then LayerNorm, per layer Q/K/V products, scaled scores plus the additive mask,
+/// softmax, context, output projection plus residual then LayerNorm, feed-forward, and the tanh pooler on [CLS].
+/// </summary>
+internal sealed class BertEncoderGraph(BertConfig config) : IOnnxEncoderGraph
+{
+    public bool UsesTokenTypes => true;
+
+    public OnnxEncoderOutputs Build(OnnxGraphBuilder g, OnnxWeights w, string prefix, OnnxEncoderInputs inputs)
+    {
+        string p = prefix;
+        float eps = (float)config.LayerNormEps;
+
+        // Embeddings: words + positions 0..T-1 + token types. Positions are computed, as in the TorchSharp model.
+        var words = g.Node("Gather", [w.Add(g, p + "embeddings.word_embeddings.weight"), inputs.InputIds], "embeddings.words");
+        var shape = g.Node("Shape", [inputs.InputIds], "input_shape");
+        var length = g.Node("Gather", [shape, g.Scalar(1L)], "sequence_length", ("axis", 0L));
+        var positionIds = g.Node("Range", [g.Scalar(0L), length, g.Scalar(1L)], "position_ids");
+        var positions = g.Node("Gather", [w.Add(g, p + "embeddings.position_embeddings.weight"), positionIds], "embeddings.positions");   // [T, H], broadcast over B
+        string tokenTypes = inputs.TokenTypeIds ?? throw new InvalidOperationException("A BERT graph needs token_type_ids.");
+        var types = g.Node("Gather", [w.Add(g, p + "embeddings.token_type_embeddings.weight"), tokenTypes], "embeddings.token_types");
+        var sum = g.Node("Add", [g.Node("Add", [words, positions], "embeddings.sum"), types], "embeddings.sum");
+        var hidden = LayerNorm(g, w, p + "embeddings.LayerNorm", sum, eps);
+
+        // [B, T] 1/0 mask -> [B, 1, 1, T] additive mask: 0 where attended, float's minimum where padded (BertModel.AdditiveMask).
+        var maskFloat = g.Node("Cast", [inputs.AttentionMask], "mask.float", ("to", (long)TensorProto.Types.DataType.Float));
+        var padded = g.Node("Sub", [g.Scalar(1f), maskFloat], "mask.padded");
+        var additive = g.Node("Mul", [padded, g.Scalar(float.MinValue)], "mask.additive");
+        var mask = g.Node("Unsqueeze", [additive, g.Int64s("mask.axes", 1, 2)], "extended_attention_mask");
+
+        for (int i = 0; i < config.NumHiddenLayers; i++)
+            hidden = Layer(g, w, $"{p}encoder.layer.{i}.", hidden, mask, eps);
+
+        string? pooled = null;
+        if (HasPooler(w, p))
+        {
+            var cls = g.Node("Gather", [hidden, g.Scalar(0L)], "pooler.cls", ("axis", 1L));   // [B, T, H] -> [B, H]
+            pooled = g.Node("Tanh", [Linear(g, w, p + "pooler.dense", cls)], "pooler_output");
+        }
+        return new OnnxEncoderOutputs(hidden, pooled, config.HiddenSize);
+    }
+
+    private static bool HasPooler(OnnxWeights w, string prefix) => w.Has(prefix + "pooler.dense.weight");
+
+    private string Layer(OnnxGraphBuilder g, OnnxWeights w, string p, string hidden, string mask, float eps)
+    {
+        int heads = config.NumAttentionHeads, headDim = config.HeadDim;
+        var splitShape = g.Int64s(p + "heads_shape", 0, 0, heads, headDim);
+        // [B, T, H] -> [B, T, heads, headDim] -> [B, heads, T, headDim] (keys: [B, heads, headDim, T], ready for QKᵀ)
+        string Heads(string module, long[] perm) =>
+            g.Node("Transpose", [g.Node("Reshape", [Linear(g, w, p + module, hidden), splitShape], p + module + ".heads")], p + module + ".t", ("perm", perm));
+        var query = Heads("attention.self.query", [0, 2, 1, 3]);
+        var key = Heads("attention.self.key", [0, 2, 3, 1]);
+        var value = Heads("attention.self.value", [0, 2, 1, 3]);
+        var scores = g.Node("Mul", [g.Node("MatMul", [query, key], p + "attention.scores"), g.Scalar((float)(1.0 / Math.Sqrt(headDim)))], p + "attention.scaled");
+        var probabilities = g.Node("Softmax", [g.Node("Add", [scores, mask], p + "attention.masked")], p + "attention.probs", ("axis", -1L));
+        var context = g.Node("MatMul", [probabilities, value], p + "attention.context");
+        // [B, heads, T, headDim] -> [B, T, heads, headDim] -> [B, T, H]
+        var merged = g.Node("Reshape", [g.Node("Transpose", [context], p + "attention.context.t", ("perm", new long[] { 0, 2, 1, 3 })),
+            g.Int64s(p + "merged_shape", 0, 0, config.HiddenSize)], p + "attention.merged");
+        var attended = LayerNorm(g, w, p + "attention.output.LayerNorm",
+            g.Node("Add", [Linear(g, w, p + "attention.output.dense", merged), hidden], p + "attention.residual"), eps);
+        var intermediate = Activation(g, Linear(g, w, p + "intermediate.dense", attended), p + "intermediate.act");
+        return LayerNorm(g, w, p + "output.LayerNorm",
+            g.Node("Add", [Linear(g, w, p + "output.dense", intermediate), attended], p + "output.residual"), eps);
+    }
+
+    private string Activation(OnnxGraphBuilder g, string x, string name)
+    {
+        switch (config.HiddenAct)
+        {
+            case "gelu":
+                // Opset 17 has no Gelu: x · ½ · (1 + erf(x / √2)), the exact form torch's gelu computes.
+                var erf = g.Node("Erf", [g.Node("Mul", [x, g.Scalar((float)(1 / Math.Sqrt(2)))], name + ".scaled")], name + ".erf");
+                return g.Node("Mul", [g.Node("Mul", [x, g.Scalar(0.5f)], name + ".half"), g.Node("Add", [erf, g.Scalar(1f)], name + ".one_plus")], name);
+            case "gelu_new" or "gelu_pytorch_tanh":
+                // ½ · x · (1 + tanh(√(2/π) · (x + 0.044715 x³)))
+                var cube = g.Node("Mul", [g.Node("Mul", [x, x], name + ".sq"), x], name + ".cube");
+                var inner = g.Node("Add", [x, g.Node("Mul", [cube, g.Scalar(0.044715f)], name + ".cubic")], name + ".inner");
+                var tanh = g.Node("Tanh", [g.Node("Mul", [inner, g.Scalar((float)Math.Sqrt(2 / Math.PI))], name + ".arg")], name + ".tanh");
+                return g.Node("Mul", [g.Node("Mul", [x, g.Scalar(0.5f)], name + ".half"), g.Node("Add", [tanh, g.Scalar(1f)], name + ".one_plus")], name);
+            case "relu":
+                return g.Node("Relu", [x], name);
+            default:
+                throw new InvalidDataException($"hidden_act '{config.HiddenAct}' has no ONNX export; supported: gelu, gelu_new, gelu_pytorch_tanh, relu.");
+        }
+    }
+
+    /// <summary><c>x Wᵀ + b</c> as MatMul then Add, the pair the int8 pass quantizes and ONNX Runtime fuses.</summary>
+    /// <param name="outputHint">Names the node outputs; the module's own name unless a caller marks them (the head).</param>
+    internal static string Linear(OnnxGraphBuilder g, OnnxWeights w, string module, string x, string? outputHint = null) =>
+        g.Node("Add", [g.Node("MatMul", [x, w.AddTransposed(g, module + ".weight")], (outputHint ?? module) + ".matmul"), w.Add(g, module + ".bias")], outputHint ?? module);
+
+    private static string LayerNorm(OnnxGraphBuilder g, OnnxWeights w, string module, string x, float eps) =>
+        g.Node("LayerNormalization", [x, w.Add(g, module + ".weight"), w.Add(g, module + ".bias")], module, ("axis", -1L), ("epsilon", eps));
+}
