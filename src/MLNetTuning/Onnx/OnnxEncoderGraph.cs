@@ -118,8 +118,10 @@ internal sealed class BertEncoderGraph(BertConfig config) : IOnnxEncoderGraph
         }
     }
 
-    /// <summary><c>x Wᵀ + b</c> as MatMul then Add, the pair the int8 pass quantizes and ONNX Runtime fuses.</summary>
-    /// <param name="outputHint">Names the node outputs; the module's own name unless a caller marks them (the head).</param>
+    /// <summary>
+    /// <c>x Wᵀ + b</c> as MatMul then Add, the pair the int8 pass quantizes and ONNX Runtime fuses. The outputs are named
+    /// after the module, or after <c>outputHint</c> when a caller marks them (the head, which int8 keeps in float32).
+    /// </summary>
     internal static string Linear(OnnxGraphBuilder g, OnnxWeights w, string module, string x, string? outputHint = null) =>
         g.Node("Add", [g.Node("MatMul", [x, w.AddTransposed(g, module + ".weight")], (outputHint ?? module) + ".matmul"), w.Add(g, module + ".bias")], outputHint ?? module);
 

@@ -29,7 +29,10 @@ internal static class OnnxExport
     private static readonly string[] IgnoredKeys = ["position_ids"];
 
     /// <summary>Builds, validates by construction and writes the graph and its side files. Each file is replaced atomically.</summary>
-    /// <param name="path">The .onnx file; the tokenizer files and <see cref="ScoringFile"/> go to its folder.</param>
+    /// <remarks>
+    /// <c>path</c> is the .onnx file; the tokenizer files and <see cref="ScoringFile"/> go to its folder. The text columns,
+    /// when given, are recorded so that a scorer can default to them.
+    /// </remarks>
     public static void Save(string path, FineTunedBert model, OnnxQuantization quantization, string? textColumn = null, string? secondTextColumn = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);

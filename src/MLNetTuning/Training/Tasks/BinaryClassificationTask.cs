@@ -1,3 +1,4 @@
+using MLNetTuning.Scoring;
 using Microsoft.ML.Data;
 using MLNetTuning.MlNet;
 using MLNetTuning.Models;
@@ -55,24 +56,9 @@ internal sealed class BinaryClassificationTask : TextLevelTask
 
     protected override IReadOnlyList<ValidationMetric> SelectionMetrics { get; } = [ValidationMetric.Auc, ValidationMetric.F1, ValidationMetric.Accuracy];
 
-    public override IReadOnlyList<OutputColumn> OutputColumns { get; } =
-    [
-        OutputColumn.Scalar("Score", NumberDataViewType.Single), OutputColumn.Scalar("Probability", NumberDataViewType.Single),
-        OutputColumn.Scalar("PredictedLabel", BooleanDataViewType.Instance),
-    ];
+    public override IReadOnlyList<OutputColumn> OutputColumns => TextOutputs.Binary().Columns;
 
-    public override void WriteOutputs(float[] logits, int rows, OutputBatch outputs)
-    {
-        var score = outputs.Get<float>(0);
-        var probability = outputs.Get<float>(1);
-        var label = outputs.Get<bool>(2);
-        for (int row = 0; row < rows; row++)
-        {
-            score[row] = logits[row];
-            probability[row] = (float)TaskMetrics.Sigmoid(logits[row]);
-            label[row] = logits[row] > 0;
-        }
-    }
+    public override void WriteOutputs(float[] logits, int rows, OutputBatch outputs) => TextOutputs.Binary().Write(logits, rows, outputs);
 
     /// <summary>
     /// Two logits [0, z] (problem_type single_label_classification), whose softmax is [1 − sigmoid(z), sigmoid(z)]:

@@ -1,3 +1,4 @@
+using MLNetTuning.Scoring;
 using Microsoft.ML.Data;
 using MLNetTuning.MlNet;
 using MLNetTuning.Models;
@@ -108,28 +109,9 @@ internal sealed class MultiLabelClassificationTask : TextLevelTask
     private static double F1(long truePositives, long predicted, long positives) =>
         predicted + positives == 0 ? 0 : 2.0 * truePositives / (predicted + positives);
 
-    public override IReadOnlyList<OutputColumn> OutputColumns =>
-        [OutputColumn.FloatVector("Score", LabelCount, HeadLabels), OutputColumn.BoolVector("PredictedLabel", HeadLabels)];
+    public override IReadOnlyList<OutputColumn> OutputColumns => TextOutputs.MultiLabel(HeadLabels, _thresholds).Columns;
 
-    public override void WriteOutputs(float[] logits, int rows, OutputBatch outputs)
-    {
-        int k = LabelCount;
-        var scores = outputs.Get<VBuffer<float>>(0);
-        var predicted = outputs.Get<VBuffer<bool>>(1);
-        for (int row = 0; row < rows; row++)
-        {
-            var scoreEditor = VBufferEditor.Create(ref scores[row], k);
-            var labelEditor = VBufferEditor.Create(ref predicted[row], k);
-            for (int label = 0; label < k; label++)
-            {
-                float p = (float)TaskMetrics.Sigmoid(logits[row * k + label]);
-                scoreEditor.Values[label] = p;
-                labelEditor.Values[label] = p >= _thresholds[label];
-            }
-            scores[row] = scoreEditor.Commit();
-            predicted[row] = labelEditor.Commit();
-        }
-    }
+    public override void WriteOutputs(float[] logits, int rows, OutputBatch outputs) => TextOutputs.MultiLabel(HeadLabels, _thresholds).Write(logits, rows, outputs);
 
     private MultiLabelCounts Count(float[] logits, IReadOnlyList<TokenizedExample> examples, float[] thresholds)
     {

@@ -1,3 +1,4 @@
+using MLNetTuning.Scoring;
 using Microsoft.ML.Data;
 using MLNetTuning.MlNet;
 using MLNetTuning.Models;
@@ -55,9 +56,9 @@ internal sealed class RegressionTask(float labelMean, float labelScale) : TextLe
 
     private float Unscale(float value) => value * labelScale + labelMean;
 
-    public override IReadOnlyList<OutputColumn> OutputColumns { get; } = [OutputColumn.Scalar("Score", NumberDataViewType.Single)];
+    public override IReadOnlyList<OutputColumn> OutputColumns => TextOutputs.Regression().Columns;
 
-    public override void WriteOutputs(float[] logits, int rows, OutputBatch outputs) => logits.AsSpan(0, rows).CopyTo(outputs.Get<float>(0));
+    public override void WriteOutputs(float[] logits, int rows, OutputBatch outputs) => TextOutputs.Regression().Write(logits, rows, outputs);
 
     /// <summary>The scale and mean folded into the head (weight × scale, bias × scale + mean), so that its one output is in label units.</summary>
     public override (Tensor Weight, Tensor Bias)? ExportHead(BertConfig config, Tensor weight, Tensor bias, IReadOnlyList<string>? classNames) =>

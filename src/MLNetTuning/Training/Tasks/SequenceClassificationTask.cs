@@ -1,3 +1,4 @@
+using MLNetTuning.Scoring;
 using Microsoft.ML.Data;
 using MLNetTuning.MlNet;
 using MLNetTuning.Models;
@@ -46,41 +47,11 @@ internal sealed class SequenceClassificationTask : TextLevelTask
 
     protected override IReadOnlyList<ValidationMetric> SelectionMetrics { get; } = [ValidationMetric.Accuracy, ValidationMetric.MacroF1];
 
-    public override IReadOnlyList<OutputColumn> OutputColumns =>
-        [OutputColumn.FloatVector("Score", Classes, HeadLabels), OutputColumn.Key("PredictedLabel", HeadLabels)];
+    // The columns and their filling are shared with MLNetTuning.Onnx's scorer (Scoring/TextOutputs.cs).
+    public override IReadOnlyList<OutputColumn> OutputColumns => TextOutputs.Multiclass(HeadLabels).Columns;
 
-    public override void WriteOutputs(float[] logits, int rows, OutputBatch outputs)
-    {
-        int k = Classes;
-        var probabilities = Softmax(logits, k);
-        var scores = outputs.Get<VBuffer<float>>(0);
-        var predicted = outputs.Get<uint>(1);
-        for (int row = 0; row < rows; row++)
-        {
-            var editor = VBufferEditor.Create(ref scores[row], k);
-            var rowProbabilities = probabilities.AsSpan(row * k, k);
-            rowProbabilities.CopyTo(editor.Values);
-            scores[row] = editor.Commit();
-            int best = 0;
-            for (int c = 1; c < k; c++) if (rowProbabilities[c] > rowProbabilities[best]) best = c;
-            predicted[row] = (uint)best + 1;   // keys are 1-based; 0 means missing
-        }
-    }
+    public override void WriteOutputs(float[] logits, int rows, OutputBatch outputs) => TextOutputs.Multiclass(HeadLabels).Write(logits, rows, outputs);
 
-    /// <summary>Row-wise softmax of [N, K] row-major logits, shifted by each row's maximum so that no exponent overflows.</summary>
-    public static float[] Softmax(float[] logits, int classes)
-    {
-        var probabilities = new float[logits.Length];
-        for (int row = 0; row < logits.Length / classes; row++)
-        {
-            var source = logits.AsSpan(row * classes, classes);
-            var target = probabilities.AsSpan(row * classes, classes);
-            float max = float.NegativeInfinity;
-            foreach (var x in source) max = Math.Max(max, x);
-            double sum = 0;
-            for (int k = 0; k < classes; k++) sum += target[k] = MathF.Exp(source[k] - max);
-            for (int k = 0; k < classes; k++) target[k] = (float)(target[k] / sum);
-        }
-        return probabilities;
-    }
+    /// <summary>Row-wise softmax of [N, K] row-major logits (see <see cref="TextOutputs.Softmax"/>).</summary>
+    public static float[] Softmax(float[] logits, int classes) => TextOutputs.Softmax(logits, classes);
 }
