@@ -1,4 +1,5 @@
-// The ONLY file of this library that touches ML.NET internals. Everything else goes through the thin types below.
+// The ONLY file of this library that touches ML.NET internals (with MlNetRegistrations.cs, its LoadableClass lines).
+// Everything else goes through the thin types below. MLNetTuning.Onnx compiles this file too, with its own registrations.
 //
 // Why: a transformer that saves its weights into an ML.NET model zip and loads back in a fresh process needs
 // ModelSaveContext/ModelLoadContext members, VersionInfo, LoadableClassAttribute and SignatureLoadModel, which are
@@ -14,16 +15,6 @@ using MLNetTuning.MlNet;
 
 [assembly: IgnoresAccessChecksTo("Microsoft.ML.Core")]
 [assembly: IgnoresAccessChecksTo("Microsoft.ML.Data")]
-
-// One line per saveable transformer. ML.NET finds the loader by the signature stored in the zip; the zip also names
-// this assembly, so a fresh process that references it needs no ComponentCatalog.RegisterAssembly.
-[assembly: LoadableClass(typeof(LinearHeadTransformer), typeof(MlNetModelLoader<LinearHeadTransformer>), null,
-    typeof(SignatureLoadModel), "MLNetTuning linear head", LinearHeadTransformer.LoaderSignature)]
-
-[assembly: LoadableClass(typeof(MLNetTuning.BertFineTuneTransformer), typeof(MlNetModelLoader<MLNetTuning.BertFineTuneTransformer>), null,
-    typeof(SignatureLoadModel), "MLNetTuning BERT fine-tune", MLNetTuning.BertFineTuneTransformer.LoaderSignature)]
-[assembly: LoadableClass(typeof(MLNetTuning.BertEmbeddingsTransformer), typeof(MlNetModelLoader<MLNetTuning.BertEmbeddingsTransformer>), null,
-    typeof(SignatureLoadModel), "MLNetTuning BERT embeddings", MLNetTuning.BertEmbeddingsTransformer.LoaderSignature)]
 
 namespace System.Runtime.CompilerServices
 {
