@@ -11,6 +11,7 @@ using MLNetTuning.Bench;
 //   multilabel [--rows N] [--max-length N] [--batch N] [--rounds N] [--precision ...] [--threads N]
 //                                                  a multi-label epoch on the GoEmotions sample against multiclass on the same comments
 //   onnx   [--rows N] [--rounds N] [--threads N]  ONNX export: fp32 and int8 on ONNX Runtime against TorchSharp fp32/bf16 (speed, size, accuracy)
+//   onnx-token [--rows N] [--threads N]           int8 against fp32 ONNX Runtime and TorchSharp on NER-EWT entity F1
 //   micro  [--batch N] [--length N] [--threads N]  the pieces of one layer, forward + backward, to see where a step goes
 string mode = args.Length > 0 ? args[0] : "";
 string Option(string name, string fallback)
@@ -34,6 +35,7 @@ return mode switch
     "token" => TokenBench.Run(int.Parse(Option("rows", "1500")), int.Parse(Option("max-length", "128")), int.Parse(Option("batch", "16")), precision, threads, int.Parse(Option("rounds", "3"))),
     "multilabel" => MultiLabelBench.Run(int.Parse(Option("rows", "2000")), int.Parse(Option("max-length", "64")), int.Parse(Option("batch", "16")), precision, threads, int.Parse(Option("rounds", "4"))),
     "onnx" => OnnxBench.Run(int.Parse(Option("rows", "600")), threads, int.Parse(Option("rounds", "5"))),
+    "onnx-token" => OnnxTokenBench.Run(int.Parse(Option("rows", "1500")), threads),
     "micro" => MicroBench.Run(threads, int.Parse(Option("batch", "16")), int.Parse(Option("length", "128"))),
     _ => Usage(),
 };

@@ -13,7 +13,7 @@ namespace MLNetTuning.Bench;
 /// </summary>
 internal static class TokenBench
 {
-    private sealed class Sentence
+    internal sealed class Sentence
     {
         public string[] Words { get; set; } = [];
         public string[] Tags { get; set; } = [];
@@ -84,9 +84,9 @@ internal static class TokenBench
 
     private static double Median(double[] sorted) => sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
 
-    private static List<Sentence> Read(int rows)
+    internal static List<Sentence> Read(int rows, string file = "train.conll")
     {
-        string path = Folder();
+        string path = Path.Combine(Path.GetDirectoryName(Folder())!, file);
         var sentences = new List<Sentence>();
         var (words, tags) = (new List<string>(), new List<string>());
         foreach (var line in File.ReadLines(path).Append(""))

@@ -1,3 +1,4 @@
+using MLNetTuning.Text;
 using Microsoft.ML.Data;
 using MLNetTuning.MlNet;
 using MLNetTuning.Models;
@@ -137,12 +138,20 @@ internal sealed class TokenClassificationTask : FineTuneTask
     }
 
     /// <summary>Each word's tag (0-based) and its probability; a word in two windows is read from the one where it has more context.</summary>
-    public (int[] Tags, float[] Probabilities)[] Predict(FineTunedBert model, IReadOnlyList<string[]> sentences)
+    public (int[] Tags, float[] Probabilities)[] Predict(FineTunedBert model, IReadOnlyList<string[]> sentences) =>
+        Predict(model.Tokenizer, model.MaxSequenceLength, model.Logits, sentences);
+
+    /// <summary>
+    /// As <see cref="Predict(FineTunedBert, IReadOnlyList{string[]})"/>, with the head's outputs from <paramref name="logitsOf"/>
+    /// (each example's real tokens × K, concatenated in order), so that another engine (an exported ONNX graph) is read the same way.
+    /// </summary>
+    internal (int[] Tags, float[] Probabilities)[] Predict(BertTextTokenizer tokenizer, int maxLength, Func<IReadOnlyList<TokenizedExample>, float[]> logitsOf,
+        IReadOnlyList<string[]> sentences)
     {
         var windows = new List<WordWindow>[sentences.Count];
-        Parallel.For(0, sentences.Count, i => windows[i] = WordWindows.Cut(model.Tokenizer, sentences[i], null, model.MaxSequenceLength, Words.WindowStride));
+        Parallel.For(0, sentences.Count, i => windows[i] = WordWindows.Cut(tokenizer, sentences[i], null, maxLength, Words.WindowStride));
         var examples = windows.SelectMany(w => w).Select(w => w.Example).ToList();
-        float[] logits = model.Logits(examples);
+        float[] logits = logitsOf(examples);
         int k = HeadLabels.Count, offset = 0;
         var results = new (int[] Tags, float[] Probabilities)[sentences.Count];
         var probabilities = new float[k];
