@@ -12,6 +12,8 @@ using MLNetTuning.Bench;
 //                                                  a multi-label epoch on the GoEmotions sample against multiclass on the same comments
 //   onnx   [--rows N] [--rounds N] [--threads N]  ONNX export: fp32 and int8 on ONNX Runtime against TorchSharp fp32/bf16 (speed, size, accuracy)
 //   onnx-token [--rows N] [--threads N]           int8 against fp32 ONNX Runtime and TorchSharp on NER-EWT entity F1
+//   qa     [--rows N] [--max-length N] [--batch N] [--rounds N] [--precision ...] [--threads N]
+//                                                  a question-answering epoch on the SQuAD sample against classification of the same (question, context) pairs
 //   micro  [--batch N] [--length N] [--threads N]  the pieces of one layer, forward + backward, to see where a step goes
 string mode = args.Length > 0 ? args[0] : "";
 string Option(string name, string fallback)
@@ -36,6 +38,7 @@ return mode switch
     "multilabel" => MultiLabelBench.Run(int.Parse(Option("rows", "2000")), int.Parse(Option("max-length", "64")), int.Parse(Option("batch", "16")), precision, threads, int.Parse(Option("rounds", "4"))),
     "onnx" => OnnxBench.Run(int.Parse(Option("rows", "600")), threads, int.Parse(Option("rounds", "5"))),
     "onnx-token" => OnnxTokenBench.Run(int.Parse(Option("rows", "1500")), threads),
+    "qa" => QuestionAnsweringBench.Run(int.Parse(Option("rows", "400")), int.Parse(Option("max-length", "384")), int.Parse(Option("batch", "16")), precision, threads, int.Parse(Option("rounds", "3"))),
     "micro" => MicroBench.Run(threads, int.Parse(Option("batch", "16")), int.Parse(Option("length", "128"))),
     _ => Usage(),
 };
