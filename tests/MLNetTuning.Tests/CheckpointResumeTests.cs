@@ -209,6 +209,21 @@ public sealed class CheckpointResumeTests : IDisposable
     }
 
     [Fact]
+    public void NewRunInAFolderWithAnotherRunsCheckpoints_IsRefused()
+    {
+        string checkpoints = Path.Combine(_folder, "run");
+        var (options, source) = CancelledAt(Options(checkpoints), step: 2);
+        Train(options).Model.Dispose();
+        source.Dispose();
+
+        var again = Train(Options(checkpoints));
+        again.Model.Dispose();
+        var error = Assert.IsAssignableFrom<ArgumentException>(again.Error);
+        Assert.Contains($"CheckpointDirectory '{checkpoints}' already holds checkpoints of a run (checkpoint-00000002)", error.Message);
+        Assert.Contains("ResumeFromCheckpoint = \"latest\"", error.Message);
+    }
+
+    [Fact]
     public void ResumeLatestFromAnEmptyFolder_StartsFromTheBeginning_AndAMissingFolderIsNamed()
     {
         var fresh = Train(Options(Path.Combine(_folder, "new"), BertFineTuneOptions.LatestCheckpoint));

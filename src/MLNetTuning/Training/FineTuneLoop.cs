@@ -47,6 +47,11 @@ internal static class FineTuneLoop
 
         // Resuming puts back everything a step reads: weights, moments, best weights, history, and the generators' positions.
         int firstEpoch = 1, stepsDoneInFirstEpoch = 0;
+        if (checkpoints is { ResumeFrom: null } && TrainingCheckpoint.List(checkpoints.Directory) is { Count: > 0 } existing)
+            // A new run among another run's checkpoints would prune them, or be pruned by their higher step numbers.
+            throw new ArgumentException($"BertFineTuneOptions.CheckpointDirectory '{checkpoints.Directory}' already holds checkpoints of a run " +
+                $"({string.Join(", ", existing.Select(c => Path.GetFileName(c.Folder)))}). Continue that run (ResumeFromCheckpoint = \"{BertFineTuneOptions.LatestCheckpoint}\"), " +
+                "or give this run an empty folder.", "options");
         if (checkpoints?.ResumeFrom is { } resumeFrom && TrainingCheckpoint.Find(checkpoints.Directory, resumeFrom, log) is { } resumed)
         {
             var record = TrainingCheckpoint.ReadRecord(resumed, settings!, log);
