@@ -321,7 +321,8 @@ public sealed class BertFineTuneOptions
     /// (<c>"latest"</c>) takes the newest complete checkpoint in <see cref="CheckpointDirectory"/> (a damaged one is skipped
     /// with a warning, and an empty folder starts from the beginning, so the same command both starts and resumes a run);
     /// any other value is the path of one checkpoint folder. The checkpoint must come from a run with the same model, data
-    /// and training settings; <c>Fit</c> names every setting that differs. With the same <see cref="NumberOfThreads"/> the
+    /// and training settings; <c>Fit</c> names every setting that differs. Only <see cref="LearningRate"/> and
+    /// <see cref="MaxGradientNorm"/> may change (with a warning), to rescue a run that diverged from its last good checkpoint. With the same <see cref="NumberOfThreads"/> the
     /// resumed run ends with weights bit-identical to an uninterrupted one. A folder literally named <c>latest</c> is
     /// given as <c>./latest</c>.
     /// </summary>

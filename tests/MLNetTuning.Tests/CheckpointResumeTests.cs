@@ -199,13 +199,17 @@ public sealed class CheckpointResumeTests : IDisposable
         changed.BatchSize = 4;
         changed.LearningRate = 1e-3f;
 
+        changed.GradientAccumulationSteps = 1;
         var resumed = Train(changed);
         resumed.Model.Dispose();
         var error = Assert.IsAssignableFrom<ArgumentException>(resumed.Error);
         Assert.Contains("BatchSize: 8 in the checkpoint, 4 now", error.Message);
-        Assert.Contains("LearningRate: 0.002 in the checkpoint, 0.001 now", error.Message);
+        Assert.Contains("GradientAccumulationSteps: 2 in the checkpoint, 1 now", error.Message);
         Assert.DoesNotContain("Epochs", error.Message);
         Assert.Contains("start a new run", error.Message);
+        // A lower learning rate is how a diverged run is rescued: allowed, with a warning.
+        Assert.DoesNotContain("LearningRate", error.Message);
+        Assert.Contains(resumed.Log, m => m.Contains("resuming with LearningRate 0.001 instead of the checkpoint's 0.002"));
     }
 
     [Fact]

@@ -197,6 +197,7 @@ internal sealed partial class TrainRun(CliHost host, TrainCommand symbols, Parse
         {
             throw new CancelledWithCheckpointException($"cancelled; the newest checkpoint is '{saved}': run the same command with --resume to continue from it", e);
         }
+        catch (TrainingDivergedException e) { throw new CliException(symbols.Training.InFlags(e.Message), e); }
         finally { ml.Log -= ShowTrainingEvent; }
         // Ctrl+C after the last step but before saving still means "keep nothing".
         if (host.Cancellation.IsCancellationRequested) model.Dispose();
@@ -205,7 +206,7 @@ internal sealed partial class TrainRun(CliHost host, TrainCommand symbols, Parse
         return model;
     }
 
-    private static readonly string[] TrainingEvents = ["checkpoint at ", "resumed from ", "no checkpoint in ", "skipping a damaged checkpoint", "resuming from the previous", "skipped epoch "];
+    private static readonly string[] TrainingEvents = ["checkpoint at ", "resumed from ", "resuming with ", "no checkpoint in ", "skipping a damaged checkpoint", "resuming from the previous", "skipped epoch "];
 
     /// <summary>The test tables, or without a test set the best validation metrics; <paramref name="unit"/> is what the test set counts (rows, sentences).</summary>
     private void PrintTest(EvaluationResult? testResult, TrainingHistory history, string unit)

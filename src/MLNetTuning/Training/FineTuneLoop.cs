@@ -183,9 +183,9 @@ internal static class FineTuneLoop
 
     private static TrainingDivergedException Diverged(string what, TrainerState state, double learningRate, FineTuneArguments arguments) => new(
         $"Training diverged at {what}. The step was not applied: the model holds the weights after step {state.Step - 1}" +
-        (state.LastCheckpoint is { } checkpoint ? $", and the newest checkpoint, '{checkpoint}', holds finite weights to resume from" : "") +
-        $". Lower BertFineTuneOptions.LearningRate (now {arguments.LearningRate:G4}), keep MaxGradientNorm clipping on (now {arguments.MaxGradientNorm:G4}), " +
-        "or set SkipNonFiniteSteps to skip such steps.", state.Epoch, state.Step, learningRate, state.History, state.LastCheckpoint);
+        (state.LastCheckpoint is { } checkpoint ? $", and the newest checkpoint, '{checkpoint}', holds finite weights to resume from with a lower learning rate" : "") +
+        $". Lower BertFineTuneOptions.LearningRate (now {arguments.LearningRate:G4}), keep BertFineTuneOptions.MaxGradientNorm clipping on (now {arguments.MaxGradientNorm:G4}), " +
+        "or set BertFineTuneOptions.SkipNonFiniteSteps to skip such steps.", state.Epoch, state.Step, learningRate, state.History, state.LastCheckpoint);
 
     /// <summary>
     /// Logits for every example in input order, and the mean loss when labels are known: [N, K] row-major for a per-text

@@ -155,9 +155,14 @@ internal static class TrainingCheckpoint
         catch (JsonException e) { throw new InvalidDataException($"{path}: cannot be read ({e.Message}).", e); }
         if (record.Format != Format)
             throw new InvalidDataException($"{path}: has format {record.Format}; this version of MLNetTuning reads format {Format}. Resume with the version that wrote it.");
-        var differences = settings.Keys.Union(record.Settings.Keys).Order(StringComparer.Ordinal)
-            .Select(key => (key, Then: record.Settings.GetValueOrDefault(key, "(none)"), Now: settings.GetValueOrDefault(key, "(none)")))
-            .Where(d => d.Then != d.Now).Select(d => $"{d.key}: {d.Then} in the checkpoint, {d.Now} now").ToList();
+        var changed = settings.Keys.Union(record.Settings.Keys).Order(StringComparer.Ordinal)
+            .Select(key => (Key: key, Then: record.Settings.GetValueOrDefault(key, "(none)"), Now: settings.GetValueOrDefault(key, "(none)")))
+            .Where(d => d.Then != d.Now).ToList();
+        // Lowering the learning rate or the clip is how a diverged run is rescued from its last good checkpoint; anything
+        // else (batches, schedule length, data, model) would make the checkpoint's position meaningless.
+        foreach (var (key, then, now) in changed.Where(d => Adjustable.Contains(d.Key)))
+            log.Warning($"resuming with {key} {now} instead of the checkpoint's {then}: training continues from '{folder}', but no longer as the uninterrupted run would");
+        var differences = changed.Where(d => !Adjustable.Contains(d.Key)).Select(d => $"{d.Key}: {d.Then} in the checkpoint, {d.Now} now").ToList();
         if (differences.Count > 0)
             throw new ArgumentException($"Cannot resume from the checkpoint '{folder}': it was written by a run with other settings, and continuing it with these would not " +
                 $"be the same run.\n  {string.Join("\n  ", differences)}\nResume with the settings it was written with, or start a new run (another " +
@@ -209,6 +214,9 @@ internal static class TrainingCheckpoint
         using var generatorState = tensor(generator, ScalarType.Byte);
         Generator.Default.set_state(generatorState);
     }
+
+    /// <summary>Settings a resumed run may change, with a warning.</summary>
+    private static readonly HashSet<string> Adjustable = new(StringComparer.Ordinal) { "LearningRate", "MaxGradientNorm" };
 
     /// <summary>The settings a resumed run must share with the run that wrote the checkpoint, by the option that sets each.</summary>
     public static SortedDictionary<string, string> Settings(FineTuneArguments a, BertTaskModel model, IReadOnlyList<TokenizedExample> train, IReadOnlyList<TokenizedExample>? validation)
@@ -276,6 +284,7 @@ internal static class TrainingCheckpoint
     internal static List<(int Step, string Folder)> List(string directory)
     {
         if (!Directory.Exists(directory)) return [];
+        directory = Path.GetFullPath(directory);
         return [.. Directory.GetDirectories(directory, FolderPrefix + "*")
             .Select(folder => (Ok: int.TryParse(Path.GetFileName(folder)[FolderPrefix.Length..], NumberStyles.None, CultureInfo.InvariantCulture, out int step), step, folder))
             .Where(c => c.Ok).Select(c => (c.step, c.folder)).OrderBy(c => c.step)];

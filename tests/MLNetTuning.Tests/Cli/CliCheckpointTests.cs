@@ -19,8 +19,12 @@ public sealed class CliCheckpointTests(ITestOutputHelper output) : IDisposable
     {
         string data = Path.Combine(_folder, "train.tsv");
         if (!File.Exists(data)) CliRunner.WriteTopics(_folder, "train.tsv", 48, seed: 1);
+        // The tiny recipe, less the flags that extra sets again (each takes one value).
+        var recipe = CliRunner.TinyTraining(_tiny).ToList();
+        foreach (string flag in extra.Where(a => a.StartsWith("--", StringComparison.Ordinal)))
+            if (recipe.IndexOf(flag) is int at and >= 0) recipe.RemoveRange(at, 2);
         var result = CliRunner.Run(["train", data, "--output", Path.Combine(_folder, run, "model.zip"), "--export-hf", Path.Combine(_folder, run, "hf"),
-            .. CliRunner.TinyTraining(_tiny), .. extra], cancellation: cancellation);
+            .. recipe, .. extra], cancellation: cancellation);
         output.WriteLine(result.ToString());
         return result;
     }
@@ -51,6 +55,18 @@ public sealed class CliCheckpointTests(ITestOutputHelper output) : IDisposable
         // Same seed, same threads (--threads 1): the same weights, bit for bit, as the run that never stopped.
         Assert.Equal(File.ReadAllBytes(Path.Combine(_folder, "whole", "hf", "model.safetensors")),
             File.ReadAllBytes(Path.Combine(_folder, "resumed", "hf", "model.safetensors")));
+    }
+
+    [Fact]
+    public void DivergingRun_StopsWithTheStepAndTheFlagsToChange_AndNoStackTrace()
+    {
+        var run = Train("diverged", ["--learning-rate", "1e30", "--warmup-steps", "0", "--schedule", "Constant"]);
+        Assert.Equal(1, run.ExitCode);
+        Assert.Matches(@"Training diverged at epoch 1 step \d+/\d+ \(learning rate 1E\+30\): the loss is NaN", run.Error.ReplaceLineEndings(" "));
+        Assert.Contains("Lower --learning-rate (now 1E+30)", run.Error.ReplaceLineEndings(" "));
+        Assert.Contains("--skip-non-finite-steps", run.Error.ReplaceLineEndings(" "));
+        Assert.DoesNotContain("--verbose", run.Error);
+        Assert.False(File.Exists(Path.Combine(_folder, "diverged", "model.zip")));
     }
 
     [Fact]
