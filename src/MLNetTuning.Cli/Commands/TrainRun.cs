@@ -197,12 +197,14 @@ internal sealed partial class TrainRun(CliHost host, TrainCommand symbols, Parse
         {
             throw new CancelledWithCheckpointException($"cancelled; the newest checkpoint is '{saved}': run the same command with --resume to continue from it", e);
         }
-        catch (TrainingDivergedException e) { throw new CliException(symbols.Training.InFlags(e.Message), e); }
+        // Its message is complete; the library's own wording (property names) would only repeat it.
+        catch (TrainingDivergedException e) { throw new CliException(symbols.Training.InFlags(e.Message)); }
         finally { ml.Log -= ShowTrainingEvent; }
         // Ctrl+C after the last step but before saving still means "keep nothing".
         if (host.Cancellation.IsCancellationRequested) model.Dispose();
         host.Cancellation.ThrowIfCancellationRequested();
-        host.Out.WriteLine($"Trained in {model.History.TrainingTime.TotalSeconds:F0} s ({model.History.Steps.Count} steps).");
+        int skipped = model.History.NonFiniteSteps.Count;
+        host.Out.WriteLine($"Trained in {model.History.TrainingTime.TotalSeconds:F0} s ({model.History.Steps.Count} steps{(skipped > 0 ? $", {skipped} of them skipped as non-finite" : "")}).");
         return model;
     }
 

@@ -183,7 +183,8 @@ internal static class FineTuneLoop
 
     private static TrainingDivergedException Diverged(string what, TrainerState state, double learningRate, FineTuneArguments arguments) => new(
         $"Training diverged at {what}. The step was not applied: the model holds the weights after step {state.Step - 1}" +
-        (state.LastCheckpoint is { } checkpoint ? $", and the newest checkpoint, '{checkpoint}', holds finite weights to resume from with a lower learning rate" : "") +
+        // Checkpoints are only written after finite steps, but weights can go astray while still finite: an earlier one may be the one to take.
+        (state.LastCheckpoint is { } checkpoint ? $"; the checkpoints written before it remain (the newest is '{checkpoint}'): resume from it, or from an earlier one, with a lower learning rate" : "") +
         $". Lower BertFineTuneOptions.LearningRate (now {arguments.LearningRate:G4}), keep BertFineTuneOptions.MaxGradientNorm clipping on (now {arguments.MaxGradientNorm:G4}), " +
         "or set BertFineTuneOptions.SkipNonFiniteSteps to skip such steps.", state.Epoch, state.Step, learningRate, state.History, state.LastCheckpoint);
 
