@@ -63,7 +63,10 @@ internal sealed class BestModelCallback(ValidationScore score) : TrainerCallback
         // A NaN metric (an AUC on one class, a diverged model) compares false with everything, so it never beats a real one;
         // it must not become the first best either, or its weights would be restored at the end.
         if (double.IsNaN(current.Metrics[score.Name])) return;
-        if (best is null || score.IsBetter(current.Metrics, best.Metrics, minDelta: 0))
+        // An equal metric is common early on (F1 0 while no probability passes its threshold, or one accuracy on a small
+        // validation set); the lower validation loss then tells which weights are further along.
+        if (best is null || score.IsBetter(current.Metrics, best.Metrics, minDelta: 0)
+            || (score.Ties(current.Metrics, best.Metrics) && current.ValidationLoss < best.ValidationLoss))
         {
             state.History.Best = current;
             control.ShouldSaveBest = true;
