@@ -10,7 +10,7 @@ read at the pinned commit with `git show` and checked against their SHA-256, so 
 run or the script stops. Standard library only. See samples/data/goemotions/README.md.
 
 GoEmotions rows are `text<TAB>comma-separated label ids<TAB>comment id`, CSV-quoted where the text holds a quote.
-2,000 rows of train.tsv and 600 of test.tsv are kept: the first by SHA-256 of a seed and the comment id.
+8,000 rows of train.tsv and 600 of test.tsv are kept: the first by SHA-256 of a seed and the comment id.
 """
 
 import collections
@@ -25,7 +25,7 @@ REPOSITORY = "isabelhdias/sentiment-aware-conversational-agent"
 COMMIT = "a4b20ba2a74d87128e647437b47773211fedd503"
 LABELS = ("data/goemotions/labels.txt", "45c3ef86782d2a4d7fedcd6d8c111aa0d0e94720689bd164fac94fefb4495a89")
 SOURCES = {
-    "train": ("data/goemotions/train.tsv", "9abfe94b5dd8d9bf98f5fe408a530f7932e4f836119079c5ce81cb7b70be9222", 43410, 2000),
+    "train": ("data/goemotions/train.tsv", "9abfe94b5dd8d9bf98f5fe408a530f7932e4f836119079c5ce81cb7b70be9222", 43410, 8000),
     "test": ("data/goemotions/test.tsv", "5ca8a6440588d571a756b83882d048779633f5c56fe9747515bdc7fc2ea1b802", 5427, 600),
 }
 SEED = "mlnettuning-goemotions-v1"

@@ -53,7 +53,7 @@ internal static class CliApp
         var root = e is AggregateException { InnerExceptions.Count: 1 } aggregate ? aggregate.InnerException! : e;
         if (root is OperationCanceledException)
         {
-            host.Error.WriteLine("cancelled, nothing written");
+            host.Error.WriteLine(root is CancelledWithCheckpointException ? root.Message : "cancelled, nothing written");
             return ExitCodes.Failure;
         }
         WriteError(host, Message(root));

@@ -6,6 +6,9 @@ internal class CliException(string message, Exception? inner = null) : Exception
 /// <summary>A command line that does not make sense (options that exclude each other, no input); exit code 2 like a parse error.</summary>
 internal sealed class UsageException(string message) : CliException(message);
 
+/// <summary>Ctrl+C stopped training after a checkpoint was written: the message says where and how to resume.</summary>
+internal sealed class CancelledWithCheckpointException(string message, Exception inner) : OperationCanceledException(message, inner);
+
 /// <summary>The process exit codes.</summary>
 internal static class ExitCodes
 {

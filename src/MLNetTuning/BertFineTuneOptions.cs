@@ -296,9 +296,53 @@ public sealed class BertFineTuneOptions
 
     /// <summary>
     /// Stops training cleanly after the current step. <c>Fit</c> then throws <see cref="OperationCanceledException"/> and
-    /// returns no model; nothing is written. Default: none.
+    /// returns no model. With a <see cref="CheckpointDirectory"/> a checkpoint of that step is written first (the exception's
+    /// message names it), so that <see cref="ResumeFromCheckpoint"/> continues from there; without one nothing is written.
+    /// Default: none.
     /// </summary>
     public CancellationToken CancellationToken { get; set; }
+
+    /// <summary>
+    /// A folder for checkpoints, or null (default) for none. Each checkpoint is a sub-folder <c>checkpoint-NNNNNNNN</c> (the
+    /// optimizer step) holding everything a resumed run needs to continue exactly where this one was: the weights, AdamW's
+    /// moments and step, the position in the schedule and in the epoch's data order, the random generators, the best weights
+    /// so far and the history. It is written beside its final name and renamed in whole, with a manifest of the files'
+    /// SHA-256 hashes written last, so a kill at any instant leaves either a complete checkpoint or none.
+    /// </summary>
+    public string? CheckpointDirectory { get; set; }
+
+    /// <summary>
+    /// With a <see cref="CheckpointDirectory"/>: also write a checkpoint every N optimizer steps (one is always written at
+    /// each epoch end and when <see cref="CancellationToken"/> stops training); 0 writes at epoch ends only. Default 500,
+    /// as Hugging Face's <c>save_steps</c>.
+    /// </summary>
+    public int CheckpointEverySteps { get; set; } = 500;
+
+    /// <summary>The newest checkpoints to keep in <see cref="CheckpointDirectory"/>; older ones are deleted. Default 2, at least 1.</summary>
+    public int KeepCheckpoints { get; set; } = 2;
+
+    /// <summary>
+    /// Where training resumes from: null (default) starts from the pretrained model; <see cref="LatestCheckpoint"/>
+    /// (<c>"latest"</c>) takes the newest complete checkpoint in <see cref="CheckpointDirectory"/> (a damaged one is skipped
+    /// with a warning, and an empty folder starts from the beginning, so the same command both starts and resumes a run);
+    /// any other value is the path of one checkpoint folder. The checkpoint must come from a run with the same model, data
+    /// and training settings; <c>Fit</c> names every setting that differs. Only <see cref="LearningRate"/> and
+    /// <see cref="MaxGradientNorm"/> may change (with a warning), to rescue a run that diverged from its last good checkpoint. With the same <see cref="NumberOfThreads"/> the
+    /// resumed run ends with weights bit-identical to an uninterrupted one. A folder literally named <c>latest</c> is
+    /// given as <c>./latest</c>.
+    /// </summary>
+    public string? ResumeFromCheckpoint { get; set; }
+
+    /// <summary>The value of <see cref="ResumeFromCheckpoint"/> that means "the newest checkpoint in <see cref="CheckpointDirectory"/>".</summary>
+    public const string LatestCheckpoint = "latest";
+
+    /// <summary>
+    /// What a step with a non-finite loss or gradient norm (NaN or infinity: a diverging learning rate) does. False
+    /// (default): training stops with a <see cref="TrainingDivergedException"/> naming the epoch, step and learning rate; the
+    /// step is not applied. True: the step is skipped (no weight update, as mixed-precision trainers do) and training goes on;
+    /// <see cref="TrainingHistory.NonFiniteSteps"/> lists the skipped steps and the log warns of each.
+    /// </summary>
+    public bool SkipNonFiniteSteps { get; set; }
 
     internal BertFineTuneOptions Clone() => (BertFineTuneOptions)MemberwiseClone();
 }

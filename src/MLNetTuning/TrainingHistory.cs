@@ -24,6 +24,15 @@ public sealed class TrainingHistory
     /// <summary>Wall time of training, without data loading and tokenization.</summary>
     public TimeSpan TrainingTime { get; internal set; }
 
+    /// <summary>
+    /// The optimizer steps whose loss or gradient norm was not finite (NaN or infinity), which were not applied: each one
+    /// skipped under <see cref="BertFineTuneOptions.SkipNonFiniteSteps"/>, or the step that stopped training. Their entries in
+    /// <see cref="Steps"/> carry the non-finite loss.
+    /// </summary>
+    public IReadOnlyList<int> NonFiniteSteps => NonFiniteStepList;
+
+    internal List<int> NonFiniteStepList { get; } = [];
+
     /// <summary>Examples in the training and validation sets, after any hold-out.</summary>
     public (int Training, int Validation) ExampleCounts { get; internal set; }
 }

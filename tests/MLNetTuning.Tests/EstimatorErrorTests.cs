@@ -82,6 +82,19 @@ public sealed class EstimatorErrorTests(TinyBertFixture tiny) : IDisposable
         Assert.Contains("row 5", error.Message);
     }
 
+    [Theory]
+    [InlineData(float.PositiveInfinity, "+Infinity")]
+    [InlineData(float.NegativeInfinity, "-Infinity")]
+    public void RegressionLabelThatIsInfinite_NamesTheColumnAndTheRow(float label, string shown)
+    {
+        var rows = TextData.GreatCount(12, seed: 33);
+        rows[6].Label = label;
+
+        var error = Assert.IsType<InvalidDataException>(FitError(Options(BertTask.Regression), _ml.Data.LoadFromEnumerable(rows)));
+        Assert.Contains($"'Label' of the training data is {shown} at row 7", error.Message);
+        Assert.Contains("finite number", error.Message);
+    }
+
     [Fact]
     public void EmptyTrainingSet_SaysThereAreNoRows()
     {

@@ -8,7 +8,7 @@ namespace MLNetTuning.Tests;
 
 /// <summary>
 /// Acceptance of multi-label classification on real data: the embedded all-MiniLM-L6-v2 fine-tuned on the bundled
-/// GoEmotions sample (2,000 training and 600 test Reddit comments, 28 labels), against the classic ML.NET answer on the
+/// GoEmotions sample (8,000 training and 600 test Reddit comments, 28 labels), against the classic ML.NET answer on the
 /// same split: FeaturizeText and one binary SDCA logistic regression per label, its predictions assembled into the same
 /// bool-vector form and evaluated by the same EvaluateMultiLabel.
 /// </summary>
@@ -61,8 +61,10 @@ public sealed class RealMultiLabelTests(ITestOutputHelper output)
 
     private static BertFineTuneOptions Options() => new()
     {
-        Model = "all-MiniLM-L6-v2", MaxSequenceLength = 64, Epochs = 3, BatchSize = 16, LearningRate = 1e-4f, Seed = 1,
+        Model = "all-MiniLM-L6-v2", MaxSequenceLength = 64, Epochs = 2, BatchSize = 16, LearningRate = 3e-4f, Seed = 1,
         ValidationFraction = 0.1f, TuneThresholds = true,
+        // bf16 products halve the time; the CPUs this suite runs on have them (elsewhere: float32, with a warning).
+        Precision = NumericPrecision.Bf16,
         // Other test classes set one torch thread process-wide; the figures here were measured with one thread a core.
         NumberOfThreads = Environment.ProcessorCount,
     };
@@ -91,19 +93,19 @@ public sealed class RealMultiLabelTests(ITestOutputHelper output)
     private void Log(string name, MultiLabelMetrics m) => output.WriteLine(
         $"{name}: micro F1 {m.MicroF1:F4}, macro F1 {m.MacroF1:F4}, subset accuracy {m.SubsetAccuracy:F4}, Hamming loss {m.HammingLoss:F4}");
 
-    // Measured once (3 epochs, LR 1e-4, batch 16, max 64 tokens, ValidationFraction 0.1, TuneThresholds, seed 1; the fit took
-    // 886 s on 2 cores shared with another session's real-model test, load 6-9): the fine-tuned model LOSES. Validation micro
-    // F1 at 0.5 was 0 after every epoch (the sigmoids stay under 0.5: training loss 0.65 -> ~0.13, the base-rate entropy),
-    // so best-model selection restored epoch 1; tuned thresholds (0.03-0.09) gave test micro F1 0.1097, macro 0.0683, subset
-    // accuracy 0, Hamming loss 0.3392; at 0.5: micro F1 0, Hamming 0.0413. FeaturizeText + SDCA per label: micro F1 0.3638,
-    // macro 0.1983, subset accuracy 0.2367, Hamming loss 0.0373 (5 s). To investigate: more epochs / a higher LR for the
-    // head, and selecting the best model by validation loss (or F1 at tuned thresholds) instead of F1 at 0.5, which ties at 0.
-    [Fact(Skip = "Fails as measured (fine-tuned micro F1 0.110 < SDCA 0.364); recipe and best-model selection under investigation, see the comment.")]
+    // History (all with FeaturizeText + one SDCA per label on the same training rows as the reference):
+    // - 2,000 training comments, 3 epochs, LR 1e-4, fp32, head started at 0.5, selection by F1 at 0.5: fine-tuned micro F1
+    //   0.110 against SDCA's 0.364. Validation F1 at 0.5 was 0 every epoch, so epoch 1 was kept (the loss sat at the
+    //   base-rate entropy: the steps went into pushing every bias down).
+    // - The same 2,000, 4 epochs, LR 3e-4, bf16, biases started at the labels' log prior odds, selection at tuned thresholds:
+    //   0.3595 against 0.3638 (mlnet-tune, seed 1): close, and still behind. Hence the 8,000 comments here.
+    // - MEASURED_8000
+    [Fact]
     public void GoEmotionsFineTunedBeatsFeaturizeTextWithOneSdcaPerLabelInMicroF1()
     {
         var ml = new MLContext(seed: 1);
         var (trainRows, testRows) = (ReadTsv("train"), ReadTsv("test"));
-        Assert.Equal((2000, 600), (trainRows.Count, testRows.Count));
+        Assert.Equal((8000, 600), (trainRows.Count, testRows.Count));
         string[] names = trainRows.Concat(testRows).SelectMany(r => r.Labels).Distinct().Order(StringComparer.Ordinal).ToArray();
         Assert.Equal(LabelCount, names.Length);
         Comment[] ToComments(List<(string Text, string[] Labels)> rows) =>

@@ -8,6 +8,9 @@ using Microsoft.ML.Data;
 // vector takes that many fields). Prints {"columns": [...], "rows": [{column: value}]} for the named output columns
 // (default: Score and, when present, PredictedLabel). Key columns print their KeyValues name; bool vectors print as arrays.
 // Or: MLNetTuning.ZipLoader --dispose-race <model.zip> <rounds> (see DisposeRace.cs).
+// Or: MLNetTuning.ZipLoader --train ... (see TrainChild.cs): a training process for the checkpoint tests.
+if (args is ["--train", .. var trainArgs])
+    return TrainChild.Run(trainArgs);
 if (args is ["--dispose-race", string raceZip, string rounds])
     return DisposeRace.Run(raceZip, int.Parse(rounds, System.Globalization.CultureInfo.InvariantCulture));
 if (args.Length < 2)

@@ -55,6 +55,12 @@ internal sealed class FineTuneOptionSymbols
         Value<int>("--top-k-answers", nameof(BertFineTuneOptions.TopKAnswers), "Question answering: answers kept per question, best first [1]", (o, v) => o.TopKAnswers = v);
         Value<bool>("--allow-no-answer", nameof(BertFineTuneOptions.AllowNoAnswer), "Question answering: the empty answer may win (SQuAD 2.0) [false]", (o, v) => o.AllowNoAnswer = v);
         Value<bool>("--tune-thresholds", nameof(BertFineTuneOptions.TuneThresholds), "Multi-label: tune each label's threshold for F1 on the validation data [false: 0.5]", (o, v) => o.TuneThresholds = v);
+        var checkpointDir = new Option<string>("--checkpoint-dir") { Description = "Write checkpoints (weights, optimizer, data position, random generators) to this folder, every --checkpoint-every-steps steps, at each epoch end and on Ctrl+C" };
+        Add(checkpointDir, nameof(BertFineTuneOptions.CheckpointDirectory), (r, o) => { if (r.GetValue(checkpointDir) is { } dir) o.CheckpointDirectory = dir; });
+        Value<int>("--checkpoint-every-steps", nameof(BertFineTuneOptions.CheckpointEverySteps), "With --checkpoint-dir: also every N steps; 0 = epoch ends only [500]", (o, v) => o.CheckpointEverySteps = v);
+        Value<int>("--keep-checkpoints", nameof(BertFineTuneOptions.KeepCheckpoints), "With --checkpoint-dir: the newest checkpoints kept [2]", (o, v) => o.KeepCheckpoints = v);
+        Value<bool>("--resume", nameof(BertFineTuneOptions.ResumeFromCheckpoint), "Continue from the newest complete checkpoint in --checkpoint-dir (start from the beginning when there is none); same command, same result as an uninterrupted run", (o, v) => o.ResumeFromCheckpoint = v ? BertFineTuneOptions.LatestCheckpoint : null);
+        Value<bool>("--skip-non-finite-steps", nameof(BertFineTuneOptions.SkipNonFiniteSteps), "Skip a step whose loss or gradient is NaN or infinite instead of stopping [false]", (o, v) => o.SkipNonFiniteSteps = v);
         Value<int>("--scoring-batch-size", nameof(BertFineTuneOptions.ScoringBatchSize), "Rows per forward pass when scoring [64]", (o, v) => o.ScoringBatchSize = v);
     }
 

@@ -177,17 +177,38 @@ internal sealed partial class TrainRun(CliHost host, TrainCommand symbols, Parse
         host.Out.MarkupLine(Markup.Escape($"Fine-tuning {options.Model} ({TaskName(options.Task)}) on {trainDescription}" +
             $"{(validationCount is null ? "" : $", validating on {validationCount}")}{(testCount is null ? "" : $", testing on {testCount}")}: " +
             $"{options.Epochs} epoch(s), batch {options.BatchSize}, learning rate {options.LearningRate:G3}, max {options.MaxSequenceLength} tokens."));
-        var model = ProgressView.Run(host, progress =>
+        // The library logs checkpoints, resuming and skipped steps to MLContext.Log; the console shows them as they happen.
+        void ShowTrainingEvent(object? sender, LoggingEventArgs e)
         {
-            options.Progress = progress;
-            return new BertFineTuneEstimator(ml, options).Fit(trainView);
-        });
+            if (TrainingEvents.Any(prefix => e.RawMessage.StartsWith(prefix, StringComparison.Ordinal))) host.Out.WriteLine("  " + e.RawMessage);
+        }
+        ml.Log += ShowTrainingEvent;
+        BertFineTuneTransformer model;
+        try
+        {
+            model = ProgressView.Run(host, progress =>
+            {
+                options.Progress = progress;
+                return new BertFineTuneEstimator(ml, options).Fit(trainView);
+            });
+        }
+        catch (OperationCanceledException e) when (options.CheckpointDirectory is { } folder && Directory.Exists(folder) &&
+            Directory.GetDirectories(folder, "checkpoint-*").Order(StringComparer.Ordinal).LastOrDefault() is { } saved)
+        {
+            throw new CancelledWithCheckpointException($"cancelled; the newest checkpoint is '{saved}': run the same command with --resume to continue from it", e);
+        }
+        // Its message is complete; the library's own wording (property names) would only repeat it.
+        catch (TrainingDivergedException e) { throw new CliException(symbols.Training.InFlags(e.Message)); }
+        finally { ml.Log -= ShowTrainingEvent; }
         // Ctrl+C after the last step but before saving still means "keep nothing".
         if (host.Cancellation.IsCancellationRequested) model.Dispose();
         host.Cancellation.ThrowIfCancellationRequested();
-        host.Out.WriteLine($"Trained in {model.History.TrainingTime.TotalSeconds:F0} s ({model.History.Steps.Count} steps).");
+        int skipped = model.History.NonFiniteSteps.Count;
+        host.Out.WriteLine($"Trained in {model.History.TrainingTime.TotalSeconds:F0} s ({model.History.Steps.Count} steps{(skipped > 0 ? $", {skipped} of them skipped as non-finite" : "")}).");
         return model;
     }
+
+    private static readonly string[] TrainingEvents = ["checkpoint at ", "resumed from ", "resuming with ", "no checkpoint in ", "skipping a damaged checkpoint", "resuming from the previous", "skipped epoch "];
 
     /// <summary>The test tables, or without a test set the best validation metrics; <paramref name="unit"/> is what the test set counts (rows, sentences).</summary>
     private void PrintTest(EvaluationResult? testResult, TrainingHistory history, string unit)

@@ -114,6 +114,10 @@ internal static class TrainingDataReader
                 result.SkippedMissingLabels++;
                 continue;
             }
+            // Only a regression label is a free float; an infinite target turns the loss, then every weight, into NaN.
+            if (float.IsInfinity(y))
+                throw new InvalidDataException($"Label column '{options.LabelColumnName}' of the {dataName} is {(y > 0 ? "+" : "-")}Infinity at row {row}. " +
+                    "Regression needs a finite number on every row: fix or remove such rows (ml.Data.FilterByColumn).");
             getText(ref value);
             result.Texts.Add(value.ToString());
             if (getPair is not null)

@@ -40,4 +40,8 @@ internal sealed record FineTuneArguments
     public Device Device { get; init; } = CPU;
     public IProgress<TrainingProgress>? Progress { get; init; }
     public CancellationToken CancellationToken { get; init; }
+    /// <summary>Where and how often to write checkpoints, and what to resume from; null writes none.</summary>
+    public CheckpointSettings? Checkpoints { get; init; }
+    /// <summary>Skip a step whose loss or gradient norm is not finite instead of stopping.</summary>
+    public bool SkipNonFiniteSteps { get; init; }
 }

@@ -27,6 +27,7 @@ internal static class FineTuneLoop
         var score = task.Score(arguments.ValidationMetric);
         state.History.SelectionMetric = validation is null ? null : score.Name;
         state.History.ExampleCounts = (train.Count, validation?.Count ?? 0);
+        var checkpoints = arguments.Checkpoints;
         var callbacks = new List<TrainerCallback>
         {
             new EvaluationScheduleCallback(validation is not null, arguments.EvaluateEveryNSteps),
@@ -36,15 +37,41 @@ internal static class FineTuneLoop
             new CancellationCallback(arguments.CancellationToken),
         };
         if (arguments.EarlyStoppingPatience is int patience) callbacks.Add(new EarlyStoppingCallback(score, patience, arguments.EarlyStoppingMinDelta));
+        // After the cancellation callback, which it reads: a cancelled run saves where it stopped.
+        if (checkpoints is not null) callbacks.Add(new CheckpointCallback(checkpoints.EveryNSteps));
 
         Dictionary<string, Tensor>? bestWeights = null;
         var lengths = train.Select(e => e.Ids.Length).ToArray();
+        List<int[]> EpochBatches() => arguments.GroupByLength ? Batching.LengthGrouped(lengths, micro, shuffle) : Batching.Shuffled(train.Count, micro, shuffle);
+        var settings = checkpoints is null ? null : TrainingCheckpoint.Settings(arguments, model, train, validation);
+
+        // Resuming puts back everything a step reads: weights, moments, best weights, history, and the generators' positions.
+        int firstEpoch = 1, stepsDoneInFirstEpoch = 0;
+        if (checkpoints is { ResumeFrom: null } && TrainingCheckpoint.List(checkpoints.Directory) is { Count: > 0 } existing)
+            // A new run among another run's checkpoints would prune them, or be pruned by their higher step numbers.
+            throw new ArgumentException($"BertFineTuneOptions.CheckpointDirectory '{checkpoints.Directory}' already holds checkpoints of a run " +
+                $"({string.Join(", ", existing.Select(c => Path.GetFileName(c.Folder)))}). Continue that run (ResumeFromCheckpoint = \"{BertFineTuneOptions.LatestCheckpoint}\"), " +
+                "or give this run an empty folder.", "options");
+        if (checkpoints?.ResumeFrom is { } resumeFrom && TrainingCheckpoint.Find(checkpoints.Directory, resumeFrom, log) is { } resumed)
+        {
+            var record = TrainingCheckpoint.ReadRecord(resumed, settings!, log);
+            bestWeights = TrainingCheckpoint.LoadTensors(resumed, model, optimizer);
+            TrainingCheckpoint.Restore(record, state, control);
+            state.LastCheckpoint = resumed;
+            (firstEpoch, stepsDoneInFirstEpoch) = record.EpochEnded ? (record.Epoch + 1, 0) : (record.Epoch, record.StepInEpoch);
+            // The data order of an epoch is drawn from one C# generator at its start: drawing the finished epochs again puts it where it was.
+            for (int epoch = 1; epoch < firstEpoch; epoch++) EpochBatches();
+            log.Info($"resumed from {resumed}: epoch {state.Epoch}, step {state.Step}/{state.TotalSteps}");
+        }
+        var elapsedBefore = state.Elapsed;
         var clock = Stopwatch.StartNew();
-        for (state.Epoch = 1; state.Epoch <= arguments.Epochs && !control.ShouldStop; state.Epoch++)
+        TrainingDivergedException? diverged = null;
+        for (state.Epoch = firstEpoch; state.Epoch <= arguments.Epochs && !control.ShouldStop; state.Epoch++)
         {
             model.train();
-            var batches = arguments.GroupByLength ? Batching.LengthGrouped(lengths, micro, shuffle) : Batching.Shuffled(train.Count, micro, shuffle);
-            foreach (var group in batches.Chunk(accumulation))
+            var batches = EpochBatches();
+            state.StepInEpoch = stepsDoneInFirstEpoch;
+            foreach (var group in batches.Chunk(accumulation).Skip(stepsDoneInFirstEpoch))
             {
                 double learningRate = arguments.LearningRate * LearningRateFactor.At(arguments.Schedule, state.Step, warmup, state.TotalSteps);
                 optimizer.LearningRate = learningRate;
@@ -62,35 +89,54 @@ internal static class FineTuneLoop
                     weighted.backward();
                     stepLoss += weighted.item<float>();
                 }
+                double gradientNorm;
                 using (NewDisposeScope())
                 {
                     // The scope frees every handle the clip and the step take (gradients, norms) at the end of the step.
-                    if (arguments.MaxGradientNorm > 0) nn.utils.clip_grad_norm_(trainable, arguments.MaxGradientNorm);
-                    optimizer.Step();
+                    gradientNorm = arguments.MaxGradientNorm > 0 ? nn.utils.clip_grad_norm_(trainable, arguments.MaxGradientNorm) : GradientNorm(trainable);
+                    // A NaN or infinite gradient would poison every weight and both moments for good: such a step is never applied.
+                    if (double.IsFinite(stepLoss) && double.IsFinite(gradientNorm)) optimizer.Step();
                     // Flush the gradients as soon as the step is taken; their memory is not needed until the next backward.
                     optimizer.ZeroGrad();
                 }
 
                 state.Step++;
+                state.StepInEpoch++;
                 state.ExamplesSeen += groupExamples;
                 state.LastLoss = (float)stepLoss;
                 state.LearningRate = learningRate;
-                state.Elapsed = clock.Elapsed;
+                state.Elapsed = elapsedBefore + clock.Elapsed;
                 state.History.StepList.Add(new TrainingStep(state.Step, state.Epoch, state.LastLoss, learningRate));
+                if (!double.IsFinite(stepLoss) || !double.IsFinite(gradientNorm))
+                {
+                    state.History.NonFiniteStepList.Add(state.Step);
+                    string what = $"epoch {state.Epoch} step {state.Step}/{state.TotalSteps} (learning rate {learningRate:G4}): the loss is {stepLoss:G4} and the gradient norm {gradientNorm:G4}";
+                    if (!arguments.SkipNonFiniteSteps)
+                    {
+                        diverged = Diverged(what, state, learningRate, arguments);
+                        break;
+                    }
+                    log.Warning($"skipped {what}; the weights were not updated ({state.History.NonFiniteStepList.Count} skipped so far)");
+                }
                 foreach (var callback in callbacks) callback.OnStepEnd(state, control);
                 if (control.ShouldEvaluate) Evaluate();
+                if (control.ShouldSaveCheckpoint) SaveCheckpoint(epochEnded: false);
                 if (control.ShouldStop) break;
             }
-            if (control.Cancelled) break;
+            stepsDoneInFirstEpoch = 0;
+            if (control.Cancelled || diverged is not null) break;
             foreach (var callback in callbacks) callback.OnEpochEnd(state, control);
             if (control.ShouldEvaluate) Evaluate();
+            if (control.ShouldSaveCheckpoint) SaveCheckpoint(epochEnded: true);
         }
         foreach (var callback in callbacks) callback.OnTrainEnd(state, control);
-        state.History.TrainingTime = clock.Elapsed;
-        if (control.Cancelled)
+        state.History.TrainingTime = elapsedBefore + clock.Elapsed;
+        if (diverged is not null || control.Cancelled)
         {
             DisposeAll(bestWeights);
-            throw new OperationCanceledException("Fine-tuning was cancelled through BertFineTuneOptions.CancellationToken; no model was produced.", arguments.CancellationToken);
+            throw (Exception?)diverged ?? new OperationCanceledException("Fine-tuning was cancelled through BertFineTuneOptions.CancellationToken; no model was produced. " +
+                (state.LastCheckpoint is { } saved ? $"Training stopped after step {state.Step}, saved in the checkpoint '{saved}': set ResumeFromCheckpoint to continue from it."
+                    : "Nothing was written."), arguments.CancellationToken);
         }
         if (bestWeights is not null && arguments.RestoreBestModel)
         {
@@ -118,7 +164,29 @@ internal static class FineTuneLoop
             }
             model.train();
         }
+
+        void SaveCheckpoint(bool epochEnded)
+        {
+            control.ShouldSaveCheckpoint = false;
+            var watch = Stopwatch.StartNew();
+            state.LastCheckpoint = TrainingCheckpoint.Write(checkpoints!.Directory, checkpoints.Keep, model, optimizer, state, control, epochEnded, bestWeights, settings!);
+            log.Info($"checkpoint at epoch {state.Epoch} step {state.Step}: {state.LastCheckpoint} ({watch.Elapsed.TotalSeconds:F1} s)");
+        }
     }
+
+    /// <summary>The L2 norm of all gradients together, as clip_grad_norm_ measures it, without scaling them.</summary>
+    private static double GradientNorm(IEnumerable<TorchSharp.Modules.Parameter> parameters)
+    {
+        var norms = parameters.Select(p => p.grad).Where(g => g is not null).Select(g => g!.norm()).ToArray();
+        return norms.Length == 0 ? 0 : stack(norms).norm().item<float>();
+    }
+
+    private static TrainingDivergedException Diverged(string what, TrainerState state, double learningRate, FineTuneArguments arguments) => new(
+        $"Training diverged at {what}. The step was not applied: the model holds the weights after step {state.Step - 1}" +
+        // Checkpoints are only written after finite steps, but weights can go astray while still finite: an earlier one may be the one to take.
+        (state.LastCheckpoint is { } checkpoint ? $"; the checkpoints written before it remain (the newest is '{checkpoint}'): resume from it, or from an earlier one, with a lower learning rate" : "") +
+        $". Lower BertFineTuneOptions.LearningRate (now {arguments.LearningRate:G4}), keep BertFineTuneOptions.MaxGradientNorm clipping on (now {arguments.MaxGradientNorm:G4}), " +
+        "or set BertFineTuneOptions.SkipNonFiniteSteps to skip such steps.", state.Epoch, state.Step, learningRate, state.History, state.LastCheckpoint);
 
     /// <summary>
     /// Logits for every example in input order, and the mean loss when labels are known: [N, K] row-major for a per-text

@@ -162,6 +162,10 @@ internal static class FineTuneSession
         Device = device ?? CPU,
         Progress = options.Progress,
         CancellationToken = options.CancellationToken,
+        Checkpoints = options.CheckpointDirectory is null && options.ResumeFromCheckpoint is null ? null
+            : new CheckpointSettings(options.CheckpointDirectory ?? Path.GetDirectoryName(Path.GetFullPath(options.ResumeFromCheckpoint!))!,
+                options.CheckpointEverySteps, options.KeepCheckpoints, options.ResumeFromCheckpoint),
+        SkipNonFiniteSteps = options.SkipNonFiniteSteps,
     };
 
     private static FineTunedBert Train(BertFineTuneOptions options, PretrainedBert pretrained, BertConfig config, FineTuneTask task,

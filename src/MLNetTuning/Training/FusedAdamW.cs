@@ -122,6 +122,50 @@ internal sealed class FusedAdamW : IFineTuneOptimizer
         }
     }
 
+    /// <summary>Writes the moments and the step count to <c>optimizer.safetensors</c> in <paramref name="folder"/>.</summary>
+    public void Save(string folder)
+    {
+        // Parameters are in the model's named_parameters order, which the same model and freezing always repeats.
+        var tensors = _parameters.SelectMany((p, i) => new[] { KeyValuePair.Create($"exp_avg.{i}", p.Mean), KeyValuePair.Create($"exp_avg_sq.{i}", p.Variance) });
+        Checkpoints.SafeTensors.Save(Path.Combine(folder, StateFile), tensors, metadata: new Dictionary<string, string>
+        {
+            ["optimizer"] = nameof(FusedAdamW),
+            ["step"] = _step.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+    }
+
+    /// <summary>Restores what <see cref="Save"/> wrote, checking that it was written for parameters of the same shapes.</summary>
+    public void Load(string folder)
+    {
+        string path = Path.Combine(folder, StateFile);
+        if (!File.Exists(path))
+            throw new InvalidDataException($"{folder}: the checkpoint has no {StateFile}; it was written by another optimizer (TorchSharp's AdamW, on a GPU). Resume on the device it was written on.");
+        var metadata = Checkpoints.SafeTensors.ReadMetadata(path);
+        if (!metadata.TryGetValue("step", out var stepText) || !int.TryParse(stepText, System.Globalization.CultureInfo.InvariantCulture, out int step) || step < 0)
+            throw new InvalidDataException($"{path}: the metadata has no valid 'step' (found '{stepText}').");
+        var tensors = Checkpoints.SafeTensors.Load(path, floatDType: null);
+        try
+        {
+            if (tensors.Count != 2 * _parameters.Length)
+                throw new InvalidDataException($"{path}: holds moments for {tensors.Count / 2} parameters, but the model trains {_parameters.Length}. The checkpoint was written for another model or freezing.");
+            using var noGrad = no_grad();
+            for (int i = 0; i < _parameters.Length; i++)
+                foreach (var (name, target) in new[] { ($"exp_avg.{i}", _parameters[i].Mean), ($"exp_avg_sq.{i}", _parameters[i].Variance) })
+                {
+                    if (!tensors.TryGetValue(name, out var source) || !source.shape.SequenceEqual(target.shape) || source.dtype != target.dtype)
+                        throw new InvalidDataException($"{path}: '{name}' is missing or has another shape or type than parameter {i} [{string.Join(", ", target.shape)}] {target.dtype}.");
+                    target.copy_(source);
+                }
+            _step = step;
+        }
+        finally
+        {
+            foreach (var tensor in tensors.Values) tensor.Dispose();
+        }
+    }
+
+    private const string StateFile = "optimizer.safetensors";
+
     private static unsafe IntPtr Pointer(Tensor tensor)
     {
         // The span is over the tensor's native memory, which the GC never moves.
@@ -145,6 +189,10 @@ internal interface IFineTuneOptimizer : IDisposable
     double LearningRate { get; set; }
     void Step();
     void ZeroGrad();
+    /// <summary>Writes the optimizer's state (moments, step count) into a checkpoint folder.</summary>
+    void Save(string folder);
+    /// <summary>Restores the state that <see cref="Save"/> wrote.</summary>
+    void Load(string folder);
 }
 
 /// <summary>TorchSharp's AdamW, for parameters that <see cref="FusedAdamW"/> does not handle (a GPU).</summary>
@@ -168,6 +216,18 @@ internal sealed class TorchAdamW(TorchSharp.Modules.AdamW optimizer) : IFineTune
         using var scope = NewDisposeScope();
         optimizer.zero_grad();
     }
+
+    public void Save(string folder) => optimizer.save_state_dict(Path.Combine(folder, StateFile));
+
+    public void Load(string folder)
+    {
+        string path = Path.Combine(folder, StateFile);
+        if (!File.Exists(path))
+            throw new InvalidDataException($"{folder}: the checkpoint has no {StateFile}; it was written by the fused CPU optimizer. Resume on the device it was written on.");
+        optimizer.load_state_dict(path);
+    }
+
+    private const string StateFile = "optimizer.bin";
 
     public void Dispose() => optimizer.Dispose();
 }

@@ -45,6 +45,13 @@ internal static class OptionChecks
         if (options.Task == BertTask.QuestionAnswering)
             foreach (var (name, value) in new[] { (nameof(options.QuestionColumnName), options.QuestionColumnName), (nameof(options.ContextColumnName), options.ContextColumnName), (nameof(options.AnswerColumnName), options.AnswerColumnName) })
                 Check(!string.IsNullOrEmpty(value), name, value, "a column name");
+        Check(options.CheckpointEverySteps >= 0, nameof(options.CheckpointEverySteps), options.CheckpointEverySteps, "≥ 0 (0 writes checkpoints at epoch ends only)");
+        Check(options.KeepCheckpoints >= 1, nameof(options.KeepCheckpoints), options.KeepCheckpoints, "at least 1");
+        if (options.ResumeFromCheckpoint == BertFineTuneOptions.LatestCheckpoint && options.CheckpointDirectory is null)
+            throw new ArgumentException($"BertFineTuneOptions.ResumeFromCheckpoint is \"{BertFineTuneOptions.LatestCheckpoint}\" (the newest checkpoint in the checkpoint folder), but BertFineTuneOptions.CheckpointDirectory is not set. " +
+                "Set it to the folder the run wrote its checkpoints to, or give ResumeFromCheckpoint the path of one checkpoint folder.", nameof(options));
+        if (options.ResumeFromCheckpoint is { Length: 0 })
+            throw new ArgumentException($"BertFineTuneOptions.ResumeFromCheckpoint is empty; give a checkpoint folder, \"{BertFineTuneOptions.LatestCheckpoint}\", or null.", nameof(options));
         // Checked here as well as in the loop, so that a metric that does not fit the task fails at construction, not after loading the model.
         FineTuneTasks.Describe(options.Task).Score(options.ValidationMetric);
         if (options.EarlyStoppingPatience is not null && options.ValidationSet is null && options.ValidationFraction == 0)

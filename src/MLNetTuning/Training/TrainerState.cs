@@ -7,12 +7,19 @@ internal sealed class TrainerState
     public int Step { get; set; }
     public int TotalSteps { get; set; }
     public int StepsPerEpoch { get; set; }
+    /// <summary>Optimizer steps taken in the current epoch: the position in its data order.</summary>
+    public int StepInEpoch { get; set; }
     public long ExamplesSeen { get; set; }
     public float LastLoss { get; set; }
     public double LearningRate { get; set; }
     public TimeSpan Elapsed { get; set; }
     public TrainingEvaluation? LastEvaluation { get; set; }
     public TrainingHistory History { get; } = new();
+    /// <summary>The metrics early stopping measures improvement against, and the evaluations since they were set.</summary>
+    public IReadOnlyDictionary<string, double>? EarlyStoppingReference { get; set; }
+    public int EvaluationsWithoutImprovement { get; set; }
+    /// <summary>The newest checkpoint written by this run (or resumed from), or null.</summary>
+    public string? LastCheckpoint { get; set; }
 }
 
 /// <summary>Flags that callbacks flip and the loop obeys. Callbacks never drive the loop themselves.</summary>
@@ -22,6 +29,7 @@ internal sealed class TrainerControl
     public bool ShouldSaveBest { get; set; }
     public bool ShouldStop { get; set; }
     public bool Cancelled { get; set; }
+    public bool ShouldSaveCheckpoint { get; set; }
 }
 
 /// <summary>A hook into the loop, in the manner of Hugging Face's TrainerCallback.</summary>
@@ -52,6 +60,9 @@ internal sealed class BestModelCallback(ValidationScore score) : TrainerCallback
     {
         var current = state.LastEvaluation!;
         var best = state.History.Best;
+        // A NaN metric (an AUC on one class, a diverged model) compares false with everything, so it never beats a real one;
+        // it must not become the first best either, or its weights would be restored at the end.
+        if (double.IsNaN(current.Metrics[score.Name])) return;
         // An equal metric is common early on (F1 0 while no probability passes its threshold, or one accuracy on a small
         // validation set); the lower validation loss then tells which weights are further along.
         if (best is null || score.IsBetter(current.Metrics, best.Metrics, minDelta: 0)
@@ -63,27 +74,41 @@ internal sealed class BestModelCallback(ValidationScore score) : TrainerCallback
     }
 }
 
-/// <summary>Stops after <c>patience</c> evaluations that improved on the best by less than <c>minDelta</c>.</summary>
+/// <summary>
+/// Stops after <c>patience</c> evaluations that improved on the best by less than <c>minDelta</c>. Its memory lives in the
+/// state, not here, so that a checkpoint carries it.
+/// </summary>
 internal sealed class EarlyStoppingCallback(ValidationScore score, int patience, double minDelta) : TrainerCallback
 {
-    private IReadOnlyDictionary<string, double>? _reference;
-    private int _evaluationsWithoutImprovement;
-
     public override void OnEvaluate(TrainerState state, TrainerControl control)
     {
         var metrics = state.LastEvaluation!.Metrics;
-        if (_reference is null || score.IsBetter(metrics, _reference, minDelta))
+        // A NaN metric is no improvement, and never the reference that later evaluations must beat.
+        if (!double.IsNaN(metrics[score.Name]) && (state.EarlyStoppingReference is null || score.IsBetter(metrics, state.EarlyStoppingReference, minDelta)))
         {
-            _reference = metrics;
-            _evaluationsWithoutImprovement = 0;
+            state.EarlyStoppingReference = metrics;
+            state.EvaluationsWithoutImprovement = 0;
             return;
         }
-        if (++_evaluationsWithoutImprovement >= patience)
+        if (++state.EvaluationsWithoutImprovement >= patience)
         {
             control.ShouldStop = true;
             state.History.StoppedEarly = true;
         }
     }
+}
+
+/// <summary>Asks for a checkpoint every N steps, at each epoch end, and before a cancelled run stops (so it can resume).</summary>
+internal sealed class CheckpointCallback(int everyNSteps) : TrainerCallback
+{
+    public override void OnStepEnd(TrainerState state, TrainerControl control)
+    {
+        // The epoch's last step is saved by OnEpochEnd, after the epoch-end evaluation, so that resuming does not redo it.
+        bool periodic = everyNSteps > 0 && state.Step % everyNSteps == 0 && state.StepInEpoch != state.StepsPerEpoch;
+        if (periodic || control.Cancelled) control.ShouldSaveCheckpoint = true;
+    }
+
+    public override void OnEpochEnd(TrainerState state, TrainerControl control) => control.ShouldSaveCheckpoint = true;
 }
 
 /// <summary>Stops cleanly after the current step when the caller's token is cancelled.</summary>
