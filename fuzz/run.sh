@@ -25,10 +25,14 @@ bin=fuzz/out/bin
 rm -rf "$bin" && mkdir -p fuzz/out
 cp -al fuzz/MLNetTuning.Fuzz/bin/Release/net10.0 "$bin"
 rm "$bin/MLNetTuning.dll" && cp fuzz/MLNetTuning.Fuzz/bin/Release/net10.0/MLNetTuning.dll "$bin/MLNetTuning.dll"
-dotnet sharpfuzz "$bin/MLNetTuning.dll"
+# Only the namespaces that parse files (and the transformers' zip loaders): instrumented code must not run before
+# SharpFuzz has mapped afl's coverage bitmap, and the native loader's module initializer does (sharpfuzz issue #34:
+# an AccessViolationException in <Module>..cctor).
+dotnet sharpfuzz "$bin/MLNetTuning.dll" MLNetTuning.Checkpoints MLNetTuning.Text MLNetTuning.Models MLNetTuning.MlNet \
+  MLNetTuning.IO MLNetTuning.Pretrained MLNetTuning.Training MLNetTuning.BertFineTuneTransformer MLNetTuning.BertEmbeddingsTransformer
 
 findings="fuzz/findings/$target"
-rm -rf "$findings"
+rm -rf "$findings" && mkdir -p fuzz/findings
 # The target is `dotnet`, not an afl-instrumented binary (SKIP_BIN_CHECK); a shared machine needs no core pinning
 # (NO_AFFINITY); no core dumps or CPU-governor tuning are assumed.
 export AFL_SKIP_BIN_CHECK=1 AFL_NO_UI=1 AFL_NO_AFFINITY=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1

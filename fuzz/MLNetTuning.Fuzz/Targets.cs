@@ -210,9 +210,15 @@ internal sealed class ZipTarget : Target
     // Contracts.CheckDecode, and wraps a loader's exception in its own; ours is an InvalidDataException somewhere in the chain.
     protected override bool IsDocumented(Exception e)
     {
+        bool ranOurLoader = false;
         for (Exception? x = e; x is not null; x = x.InnerException)
+        {
             if (x is InvalidDataException or FormatException) return true;
-        return false;
+            ranOurLoader |= x.StackTrace?.Contains("at MLNetTuning.", StringComparison.Ordinal) == true;
+        }
+        // ML.NET refused the zip before our loader ran (a header naming a loader assembly that does not exist, say):
+        // ML.NET's own check and exception, nothing of ours to harden.
+        return !ranOurLoader;
     }
 }
 
