@@ -214,7 +214,7 @@ internal sealed class ZipTarget : Target
         for (Exception? x = e; x is not null; x = x.InnerException)
         {
             if (x is InvalidDataException or FormatException) return true;
-            ranOurLoader |= x.StackTrace?.Contains("at MLNetTuning.", StringComparison.Ordinal) == true;
+            ranOurLoader |= x.StackTrace?.Split('\n').Any(f => f.TrimStart().StartsWith("at MLNetTuning.", StringComparison.Ordinal) && !f.TrimStart().StartsWith("at MLNetTuning.Fuzz.", StringComparison.Ordinal)) == true;
         }
         // ML.NET refused the zip before our loader ran (a header naming a loader assembly that does not exist, say):
         // ML.NET's own check and exception, nothing of ours to harden.

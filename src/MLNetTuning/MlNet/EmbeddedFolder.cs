@@ -63,7 +63,10 @@ internal static class EmbeddedFolder
                 {
                     string name = r.ReadString();
                     // The name becomes a path: refuse anything that could leave the folder.
-                    if (name.Length == 0 || name != Path.GetFileName(name) || name is "." or "..")
+                    // A NUL or an over-long name would fail in File.Create with an ArgumentException or IOException instead
+                    // (found by the property pass); Hugging Face file names are short ASCII.
+                    if (name.Length == 0 || name.Length > 128 || name != Path.GetFileName(name) || name is "." or ".."
+                        || name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || name.Any(char.IsControl))
                         throw new InvalidDataException($"The model zip entry '{entryName}' is damaged: bad file name '{name}'.");
                     long length = r.ReadInt64();
                     if (length < 0) throw new InvalidDataException($"The model zip entry '{entryName}' is damaged: file '{name}' has length {length}.");

@@ -130,8 +130,17 @@ namespace MLNetTuning.MlNet
     internal static class MlNetModelLoader<T> where T : class, ITransformer, IModelLoadable<T>
     {
         // Found by ComponentCatalog: a static "Create" returning T with (IHostEnvironment, ModelLoadContext).
-        private static T Create(IHostEnvironment env, ModelLoadContext context) =>
-            T.Load(new ModelReader(context, T.Format));
+        private static T Create(IHostEnvironment env, ModelLoadContext context)
+        {
+            try { return T.Load(new ModelReader(context, T.Format)); }
+            catch (Exception e) when (e is EndOfStreamException or FormatException)
+            {
+                // BinaryReader's own errors on a cut or garbled stream (a read past its end, a bad string length) mean a
+                // damaged zip: report them as the file error every other damaged field is.
+                throw new InvalidDataException(
+                    $"The model zip's {T.Format.LoaderSignature} part is truncated or damaged ({e.Message}); save the model again from the training run.", e);
+            }
+        }
     }
 
     /// <summary>The environment behind an ML.NET catalog (internal in ML.NET), for catalog extension methods.</summary>

@@ -14,6 +14,9 @@ internal sealed partial class BertTextTokenizer
 
     private static readonly UTF8Encoding Utf8NoBom = new(encoderShouldEmitUTF8Identifier: false);
 
+    /// <summary>The largest max_input_chars_per_word a file may set; longer words become the unknown token anyway.</summary>
+    private const int MaxInputCharsPerWordLimit = 10_000;
+
     /// <summary>Creates a tokenizer from a vocab.txt (one token per line, the line number is the id).</summary>
     /// <param name="vocabTxt">The vocab.txt content (UTF-8); read to its end and left open.</param>
     /// <param name="settings">Normalization rules and special tokens, which must all be in the vocabulary.</param>
@@ -182,6 +185,9 @@ internal sealed partial class BertTextTokenizer
             ContinuingSubwordPrefix = GetString(model["continuing_subword_prefix"], path, "model.continuing_subword_prefix") ?? settings.ContinuingSubwordPrefix,
             MaxInputCharsPerWord = GetInt(model["max_input_chars_per_word"], path, "model.max_input_chars_per_word") ?? settings.MaxInputCharsPerWord,
         };
+        // Word-piece buffers are sized by this limit (a file's 2,000,000,000 made a 24 GB allocation; found by the property pass).
+        if (settings.MaxInputCharsPerWord is <= 0 or > MaxInputCharsPerWordLimit)
+            throw Invalid(path, $"has model.max_input_chars_per_word = {settings.MaxInputCharsPerWord}, expected a positive integer of at most {MaxInputCharsPerWordLimit:N0} (Hugging Face uses 100)");
         settings = ApplyNormalizer(path, root["normalizer"], settings);
 
         string? preTokenizer = GetString((root["pre_tokenizer"] as JsonObject)?["type"], path, "pre_tokenizer.type");

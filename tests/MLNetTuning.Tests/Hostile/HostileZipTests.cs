@@ -63,6 +63,26 @@ public sealed class HostileZipTests(HostileZipFixture tiny) : IClassFixture<Host
     }
 
     [Fact]
+    public void AnEntryCutInTheMiddleOfAFileName_IsInvalidData_NotEndOfStream()
+    {
+        // Found by the property pass: BinaryReader's EndOfStreamException escaped the loader.
+        var pack = Pack(("config.json", "{}"u8.ToArray()));
+        BitConverter.TryWriteBytes(pack.AsSpan(0, 4), 2);   // claims a second file that is not there
+        string message = ZipSurgery.LoadFails(ZipSurgery.ReplaceEntry(tiny.Bytes, Model, pack));
+        Assert.Contains("truncated or damaged", message);
+    }
+
+    [Theory]
+    [InlineData("config\0.json")]
+    [InlineData("../config.json")]
+    [InlineData("a-name-longer-than-any-file-system-allows-a-name-longer-than-any-file-system-allows-a-name-longer-than-any-file-system-allows-a-name-longer-than-any-file-system-allows-a-name-longer-than-any-file-system-allows-a-name-longer-than-any-file-system-allows")]
+    public void AFileNameThatCannotBeAPlainFileName_IsInvalidData(string name)
+    {
+        string message = ZipSurgery.LoadFails(ZipSurgery.ReplaceEntry(tiny.Bytes, Model, Pack((name, "{}"u8.ToArray()))));
+        Assert.Contains("bad file name", message);
+    }
+
+    [Fact]
     public void TheSameFileTwice_IsRefused()
     {
         var files = Unpack(ZipSurgery.ReadEntry(tiny.Bytes, Model));

@@ -85,7 +85,7 @@ internal static class Parsers
     private static bool RanOurLoader(Exception e)
     {
         for (Exception? x = e; x is not null; x = x.InnerException)
-            if (x.StackTrace?.Contains("at MLNetTuning.", StringComparison.Ordinal) == true) return true;
+            if (x.StackTrace?.Split('\n').Any(f => f.TrimStart().StartsWith("at MLNetTuning.", StringComparison.Ordinal) && !f.TrimStart().StartsWith("at MLNetTuning.Tests.", StringComparison.Ordinal)) == true) return true;
         return false;
     }
 

@@ -67,6 +67,8 @@ public sealed class TokenizerFileTests : IDisposable
     [InlineData("model", "unk_token", "[1]", "model.unk_token = [1], expected a string")]
     [InlineData("model", "max_input_chars_per_word", "\"many\"", "model.max_input_chars_per_word = \"many\", expected an integer")]
     [InlineData("normalizer", "lowercase", "\"yes\"", "normalizer.lowercase = \"yes\", expected true or false")]
+    [InlineData("model", "max_input_chars_per_word", "0", "model.max_input_chars_per_word = 0, expected a positive integer")]
+    [InlineData("model", "max_input_chars_per_word", "2000000000", "model.max_input_chars_per_word = 2000000000, expected a positive integer of at most 10,000")]
     [InlineData("normalizer", "type", "\"\\ud800\"", "normalizer.type = a string that is not valid Unicode, expected a string")]
     [InlineData("pre_tokenizer", "type", "{}", "pre_tokenizer.type = {}, expected a string")]
     public void MistypedFields_AreInvalidData_NamingTheField_NotInvalidOperation(string parent, string field, string value, string expected)
