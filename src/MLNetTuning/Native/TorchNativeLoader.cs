@@ -70,6 +70,7 @@ internal static class TorchNativeLoader
     /// <summary>Where the patched copy is (or was) written; null when the host needed no patch.</summary>
     internal static string? PatchedLibraryPath { get; private set; }
 
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     private static void LoadOnLinux()
     {
         var tried = new List<string>();
@@ -180,6 +181,7 @@ internal static class TorchNativeLoader
     /// <param name="cacheRoot">The cache folder; null means <see cref="CacheRoot"/>.</param>
     /// <exception cref="InvalidDataException">The original has no requirement to relax.</exception>
     /// <exception cref="IOException">The cache folder is a symbolic link or belongs to another user.</exception>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     internal static string PatchedCopy(string original, string? cacheRoot = null)
     {
         byte[] bytes = File.ReadAllBytes(original);
@@ -223,6 +225,7 @@ internal static class TorchNativeLoader
 
     /// <summary>Creates the folder (and the <c>native</c> folder above it) readable and writable by this user only, or
     /// checks that an existing one is this user's and not a link, tightening its permissions if others may write it.</summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     private static void CreatePrivateFolder(string dir)
     {
         const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
