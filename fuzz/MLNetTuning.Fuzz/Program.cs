@@ -45,7 +45,7 @@ internal static class Program
             catch (Exception e)
             {
                 failures++;
-                Console.WriteLine($"{Path.GetFileName(file)}: FINDING {e.GetType().Name}: {e.Message}{Environment.NewLine}{e.StackTrace}");
+                Console.WriteLine($"{Path.GetFileName(file)}: FINDING {e}");
             }
         }
         return failures == 0 ? 0 : 1;

@@ -32,6 +32,13 @@ internal static class EmbeddedFolder
     {
         string folder = ReadToTemporaryFolder(reader, entryName);
         try { return HuggingFaceFolder.Load(folder); }
+        catch (FileNotFoundException e)
+        {
+            // A file the entry should hold is missing (found by afl-fuzz): for a zip that is damage, not a wrong path,
+            // and the temporary folder the message names is gone by the time anyone reads it.
+            throw new InvalidDataException($"The model zip entry '{entryName}' is damaged: it lacks {Path.GetFileName(e.FileName) ?? "a file"} " +
+                $"({e.Message.Replace(folder, entryName)}). Save the model again from the training run.", e);
+        }
         finally { Directory.Delete(folder, recursive: true); }
     }
 

@@ -28,7 +28,6 @@ public sealed class HostileZipTests(HostileZipFixture tiny) : IClassFixture<Host
             for (int i = 0; i < 300; i++) s.Write(zeros);
         }, CompressionLevel.Optimal);
         Assert.True(bomb.Length < 2 << 20, $"the bomb is {bomb.Length} bytes");
-        long before = Process.GetCurrentProcess().PeakWorkingSet64;
         var watch = Stopwatch.StartNew();
 
         string message = ZipSurgery.LoadFails(bomb);
@@ -36,9 +35,9 @@ public sealed class HostileZipTests(HostileZipFixture tiny) : IClassFixture<Host
         Assert.Contains("deflate bomb", message);
         Assert.Contains(Model, message);
         Assert.Contains("314,572,800 bytes", message);   // the declared size
-        // Refused from the central directory: ML.NET never inflated 300 MB into memory or a temp file.
+        // The message comes from the check that runs before ML.NET unpacks the entry (it inflates whole entries to a temp
+        // file or memory before a loader sees a byte), so nothing was inflated; the time bound says the same.
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"took {watch.Elapsed}");
-        Assert.True(Process.GetCurrentProcess().PeakWorkingSet64 - before < 200L << 20, "the entry was unpacked into memory");
     }
 
     [Fact]
@@ -134,13 +133,13 @@ public sealed class HostileZipTests(HostileZipFixture tiny) : IClassFixture<Host
             config[field] = value;
             if (field == "hidden_size") config["num_attention_heads"] = 1;
             File.WriteAllText(configPath, config.ToJsonString());
-            long before = Process.GetCurrentProcess().PeakWorkingSet64;
 
+            // Building any of these models would need gigabytes (2e9 × 16 floats is 128 GB): an InvalidDataException
+            // from the shape check, not an allocation failure, shows that it ran first.
             var error = Assert.Throws<InvalidDataException>(() => HuggingFaceFolder.Load(folder));
 
             Assert.Contains(expected, error.Message);
             Assert.Contains(configPath, error.Message);
-            Assert.True(Process.GetCurrentProcess().PeakWorkingSet64 - before < 200L << 20, "a model was allocated from the config");
         }
         finally { Directory.Delete(folder, recursive: true); }
     }
