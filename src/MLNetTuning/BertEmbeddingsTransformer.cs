@@ -137,6 +137,7 @@ public sealed class BertEmbeddingsTransformer : ITransformer, ICanSaveModel, IMo
             int maxLength = reader.Reader.ReadInt32();
             int batchSize = reader.Reader.ReadInt32();
             using var pretrained = EmbeddedFolder.ReadModel(reader, ModelEntry);
+            ZipFields.CheckScoring(pretrained, ModelEntry, pairs: false, maxLength, batchSize);
             var encoder = new BertModel(pretrained.Config, addPoolingLayer: false);
             pretrained.LoadEncoderInto(encoder, ignorePooler: true);
             return new Mapping(new BertEmbedder(encoder, pretrained.Tokenizer, pooling, normalize, maxLength, batchSize), output, input);

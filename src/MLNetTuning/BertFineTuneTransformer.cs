@@ -206,6 +206,8 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
             TrainingHistory history = new();
             reader.ReadBinaryStream(HistoryEntry, r => history = HistoryJson.Deserialize(r.ReadString()));
             using var pretrained = EmbeddedFolder.ReadModel(reader, ModelEntry);
+            ZipFields.CheckScoring(pretrained, ModelEntry, secondTextColumn is not null, maxLength, batchSize);
+            ZipFields.CheckTask(pretrained, ModelEntry, task, labelMean, labelScale, words, answers, thresholds);
             var fineTuneTask = FineTuneTasks.ForScoring(task, pretrained.Config.Labels, labelMean, labelScale, words, answers, thresholds);
             var model = fineTuneTask.CreateModel(pretrained.Config);
             pretrained.LoadTaskModelInto(model);

@@ -24,6 +24,16 @@ internal static class HuggingFaceFolder
         if (tokenizer.VocabSize > config.VocabSize)
             throw new InvalidDataException($"The tokenizer in '{folder}' has {tokenizer.VocabSize} tokens, but {configPath} says vocab_size {config.VocabSize}: ids beyond the embedding table would fail.");
         var weights = SafeTensors.LoadFolderWeights(folder, ScalarType.Float32);
+        try
+        {
+            // Before any module is built from config.json's sizes: the weights are bounded by the file, the config is not.
+            ConfigShapeCheck.Check(config, weights.ToDictionary(p => p.Key, p => p.Value.shape, StringComparer.Ordinal), configPath, folder);
+        }
+        catch
+        {
+            foreach (var tensor in weights.Values) tensor.Dispose();
+            throw;
+        }
         return new PretrainedBert(config, weights, tokenizer, folder);
     }
 

@@ -87,8 +87,12 @@ internal static partial class SafeTensors
         // Real indexes are tens of kB; refuse to buffer anything absurd.
         if (info.Length > MaxHeaderBytes)
             throw new InvalidDataException($"{indexPath}: {info.Length} bytes, above the {MaxHeaderBytes}-byte limit for an index file.");
+        byte[] bytes = File.ReadAllBytes(indexPath);
+        // Names are read with GetString, which throws InvalidOperationException on bad UTF-8; refuse it here, clearly.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+            throw new InvalidDataException($"{indexPath}: not valid UTF-8 text; the file is damaged. Download it again with the shards.");
         JsonDocument document;
-        try { document = JsonDocument.Parse(File.ReadAllBytes(indexPath), new JsonDocumentOptions { MaxDepth = 8 }); }
+        try { document = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 8 }); }
         catch (JsonException e) { throw new InvalidDataException($"{indexPath}: not valid JSON: {e.Message}", e); }
         using (document)
         {
@@ -96,14 +100,24 @@ internal static partial class SafeTensors
                 || !document.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
                 throw new InvalidDataException($"{indexPath}: expected an object with a 'weight_map' object of tensor name → shard file name.");
             var weightMap = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var entry in map.EnumerateObject())
+            try { ReadWeightMapEntries(indexPath, map, weightMap); }
+            catch (InvalidOperationException e)
             {
-                if (entry.Value.ValueKind != JsonValueKind.String)
-                    throw new InvalidDataException($"{indexPath}: weight_map['{entry.Name}'] must be a shard file name string, found {entry.Value.ValueKind}.");
-                if (!weightMap.TryAdd(entry.Name, entry.Value.GetString()!))
-                    throw new InvalidDataException($"{indexPath}: weight_map lists tensor '{entry.Name}' twice.");
+                // An escaped lone surrogate ("\ud800") is valid JSON but no .NET string.
+                throw new InvalidDataException($"{indexPath}: weight_map holds a name that is not valid Unicode: {e.Message}", e);
             }
             return weightMap;
+        }
+    }
+
+    private static void ReadWeightMapEntries(string indexPath, JsonElement map, Dictionary<string, string> weightMap)
+    {
+        foreach (var entry in map.EnumerateObject())
+        {
+            if (entry.Value.ValueKind != JsonValueKind.String)
+                throw new InvalidDataException($"{indexPath}: weight_map['{entry.Name}'] must be a shard file name string, found {entry.Value.ValueKind}.");
+            if (!weightMap.TryAdd(entry.Name, entry.Value.GetString()!))
+                throw new InvalidDataException($"{indexPath}: weight_map lists tensor '{entry.Name}' twice.");
         }
     }
 

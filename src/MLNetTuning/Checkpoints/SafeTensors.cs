@@ -213,6 +213,10 @@ internal static partial class SafeTensors
         if (headerBytes[0] != (byte)'{')
             throw Bad(path, null, $"the header must start with '{{', found byte 0x{headerBytes[0]:X2}; the file is not a safetensors file");
 
+        // System.Text.Json checks a string's UTF-8 only when it is read (GetString, Name) and then throws
+        // InvalidOperationException; the reference implementation requires the header to be UTF-8, so check it here.
+        if (!System.Text.Unicode.Utf8.IsValid(headerBytes))
+            throw Bad(path, null, "the header is not valid UTF-8; the file is corrupt or not a safetensors file");
         JsonDocument document;
         try { document = JsonDocument.Parse(headerBytes, new JsonDocumentOptions { MaxDepth = 8 }); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: the header is not valid JSON: {e.Message}", e); }
@@ -223,13 +227,11 @@ internal static partial class SafeTensors
             var seen = new HashSet<string>(StringComparer.Ordinal);
             if (document.RootElement.ValueKind != JsonValueKind.Object)
                 throw Bad(path, null, $"the header must be a JSON object, found {document.RootElement.ValueKind}");
-            foreach (var property in document.RootElement.EnumerateObject())
+            try { ReadEntries(document.RootElement, path, dataLength, tensors, metadata, seen); }
+            catch (InvalidOperationException e)
             {
-                // System.Text.Json keeps duplicate names; a second entry could silently shadow the first.
-                if (!seen.Add(property.Name))
-                    throw Bad(path, property.Name, "the header names this key twice; names must be unique");
-                if (property.Name == MetadataKey) ReadMetadataEntry(property.Value, path, metadata);
-                else tensors.Add(ReadTensorEntry(property.Name, property.Value, path, dataLength));
+                // An escaped lone surrogate ("\ud800") is valid JSON but no .NET string.
+                throw new InvalidDataException($"{path}: the header holds a name or string that is not valid Unicode: {e.Message}", e);
             }
             tensors.Sort((a, b) => a.Begin != b.Begin ? a.Begin.CompareTo(b.Begin) : a.End.CompareTo(b.End));
             long expectedBegin = 0;
@@ -246,6 +248,19 @@ internal static partial class SafeTensors
             if (expectedBegin != dataLength)
                 throw Bad(path, previous, $"the tensors cover {expectedBegin} bytes of data but the file holds {dataLength} bytes after the header; unclaimed trailing bytes are not allowed");
             return new Header(tensors, metadata, dataStart);
+        }
+    }
+
+    private static void ReadEntries(JsonElement root, string path, long dataLength, List<TensorEntry> tensors,
+        Dictionary<string, string> metadata, HashSet<string> seen)
+    {
+        foreach (var property in root.EnumerateObject())
+        {
+            // System.Text.Json keeps duplicate names; a second entry could silently shadow the first.
+            if (!seen.Add(property.Name))
+                throw Bad(path, property.Name, "the header names this key twice; names must be unique");
+            if (property.Name == MetadataKey) ReadMetadataEntry(property.Value, path, metadata);
+            else tensors.Add(ReadTensorEntry(property.Name, property.Value, path, dataLength));
         }
     }
 

@@ -32,6 +32,13 @@ internal static class EmbeddedFolder
     {
         string folder = ReadToTemporaryFolder(reader, entryName);
         try { return HuggingFaceFolder.Load(folder); }
+        catch (FileNotFoundException e)
+        {
+            // A file the entry should hold is missing (found by afl-fuzz): for a zip that is damage, not a wrong path,
+            // and the temporary folder the message names is gone by the time anyone reads it.
+            throw new InvalidDataException($"The model zip entry '{entryName}' is damaged: it lacks {Path.GetFileName(e.FileName) ?? "a file"} " +
+                $"({e.Message.Replace(folder, entryName)}). Save the model again from the training run.", e);
+        }
         finally { Directory.Delete(folder, recursive: true); }
     }
 
@@ -57,15 +64,28 @@ internal static class EmbeddedFolder
             reader.ReadBinaryStream(entryName, r =>
             {
                 int count = r.ReadInt32();
+                var names = new HashSet<string>(StringComparer.Ordinal);
                 if (count is < 0 or > MaxFiles) throw new InvalidDataException($"The model zip entry '{entryName}' is damaged: it claims {count} files.");
                 for (int i = 0; i < count; i++)
                 {
                     string name = r.ReadString();
                     // The name becomes a path: refuse anything that could leave the folder.
-                    if (name.Length == 0 || name != Path.GetFileName(name) || name is "." or "..")
+                    // A NUL or an over-long name would fail in File.Create with an ArgumentException or IOException instead
+                    // (found by the property pass); Hugging Face file names are short ASCII.
+                    if (name.Length == 0 || name.Length > 128 || name != Path.GetFileName(name) || name is "." or ".."
+                        || name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || name.Any(char.IsControl))
                         throw new InvalidDataException($"The model zip entry '{entryName}' is damaged: bad file name '{name}'.");
                     long length = r.ReadInt64();
                     if (length < 0) throw new InvalidDataException($"The model zip entry '{entryName}' is damaged: file '{name}' has length {length}.");
+                    // ML.NET hands over the unpacked entry as a seekable stream, so a length that claims more than is left is
+                    // refused before anything is written; the per-file caps keep a config or tokenizer from swelling memory later.
+                    long left = r.BaseStream.CanSeek ? r.BaseStream.Length - r.BaseStream.Position : long.MaxValue;
+                    if (length > left)
+                        throw new InvalidDataException($"The model zip entry '{entryName}' is damaged: file '{name}' claims {length:N0} bytes, but only {left:N0} bytes are left in the entry. Save the model again.");
+                    if (length > MaxBytes(name))
+                        throw IO.FileLimits.TooLarge($"{entryName}/{name}", length, MaxBytes(name), Describe(name));
+                    if (!names.Add(name))
+                        throw new InvalidDataException($"The model zip entry '{entryName}' is damaged: it holds the file '{name}' twice.");
                     using var output = File.Create(Path.Combine(folder, name));
                     CopyExactly(r.BaseStream, output, length, entryName);
                 }
@@ -78,6 +98,15 @@ internal static class EmbeddedFolder
             throw;
         }
     }
+
+    private static long MaxBytes(string name) => name switch
+    {
+        HuggingFaceFolder.ConfigFile or BertTextTokenizer.TokenizerConfigFile or BertTextTokenizer.SpecialTokensMapFile => IO.FileLimits.MaxConfigJsonBytes,
+        BertTextTokenizer.VocabFile or BertTextTokenizer.TokenizerJsonFile => IO.FileLimits.MaxTokenizerFileBytes,
+        _ => IO.FileLimits.MaxZipEntryBytes,
+    };
+
+    private static string Describe(string name) => MaxBytes(name) == IO.FileLimits.MaxZipEntryBytes ? "a model file" : $"a {name}";
 
     private static void CopyExactly(Stream source, Stream target, long length, string entryName)
     {

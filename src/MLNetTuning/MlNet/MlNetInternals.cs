@@ -86,10 +86,31 @@ namespace MLNetTuning.MlNet
         /// <summary>Reads a side entry written by <see cref="ModelWriter.WriteBinaryStream"/>; a missing entry is an error.</summary>
         public void ReadBinaryStream(string entryName, Action<BinaryReader> read)
         {
+            // ML.NET unpacks the whole entry (to a temp file or memory) before `read` sees a byte, so its sizes are
+            // checked here, from the zip's central directory, while nothing has been unpacked yet.
+            if (ZipEntrySizes(entryName) is var (unpacked, compressed))
+                IO.FileLimits.CheckZipEntry(entryName, unpacked, compressed);
             if (!_context.TryLoadBinaryStream(entryName, read))
                 throw new InvalidDataException(
                     $"The model zip has no entry '{entryName}' in '{_context.Directory}' for the {Format.LoaderSignature} " +
                     "transformer. The file is damaged or was not written by this library; save the model again.");
+        }
+
+        // ModelLoadContext.Repository and RepositoryReader._entries are internal and private in ML.NET 5.0.1 and cannot be
+        // publicized for compiling (RepositoryReader's type itself stays internal), so they are read by reflection. A test
+        // (a deflate bomb refused before it is unpacked) fails if a later ML.NET moves them.
+        private static readonly System.Reflection.FieldInfo? RepositoryField =
+            typeof(ModelLoadContext).GetField("Repository", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic);
+
+        /// <summary>The declared unpacked and compressed sizes of a side entry, or null when the zip cannot be inspected.</summary>
+        internal (long Unpacked, long Compressed)? ZipEntrySizes(string entryName)
+        {
+            object? repository = RepositoryField?.GetValue(_context);
+            var entriesField = repository?.GetType().GetField("_entries", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic);
+            if (entriesField?.GetValue(repository) is not IDictionary<string, System.IO.Compression.ZipArchiveEntry> entries) return null;
+            // RepositoryReader keys entries by their path with '/' separators, below the transformer's directory.
+            string path = (string.IsNullOrEmpty(_context.Directory) ? entryName : _context.Directory + "/" + entryName).Replace('\\', '/');
+            return entries.TryGetValue(path, out var entry) ? (entry.Length, entry.CompressedLength) : null;
         }
     }
 
@@ -100,8 +121,17 @@ namespace MLNetTuning.MlNet
     internal static class MlNetModelLoader<T> where T : class, ITransformer, IModelLoadable<T>
     {
         // Found by ComponentCatalog: a static "Create" returning T with (IHostEnvironment, ModelLoadContext).
-        private static T Create(IHostEnvironment env, ModelLoadContext context) =>
-            T.Load(new ModelReader(context, T.Format));
+        private static T Create(IHostEnvironment env, ModelLoadContext context)
+        {
+            try { return T.Load(new ModelReader(context, T.Format)); }
+            catch (Exception e) when (e is EndOfStreamException or FormatException)
+            {
+                // BinaryReader's own errors on a cut or garbled stream (a read past its end, a bad string length) mean a
+                // damaged zip: report them as the file error every other damaged field is.
+                throw new InvalidDataException(
+                    $"The model zip's {T.Format.LoaderSignature} part is truncated or damaged ({e.Message}); save the model again from the training run.", e);
+            }
+        }
     }
 
     /// <summary>The environment behind an ML.NET catalog (internal in ML.NET), for catalog extension methods.</summary>

@@ -62,10 +62,17 @@ internal sealed class BertConfig
     public static BertConfig FromFile(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"The model config '{path}' does not exist. A Hugging Face model folder needs a config.json.", path);
+        IO.FileLimits.CheckFileSize(path, IO.FileLimits.MaxConfigJsonBytes, "a config.json");
         JsonObject json;
         try { json = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new InvalidDataException($"{path}: expected a JSON object."); }
         catch (JsonException e) { throw new InvalidDataException($"{path} is not valid JSON: {e.Message}", e); }
-        return FromJson(json, path);
+        // JsonObject reports a key given twice (ArgumentException) and an escaped lone surrogate (InvalidOperationException)
+        // only when it is read; both mean a damaged file, and the fields read by name already say which one they were.
+        try { return FromJson(json, path); }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            throw new InvalidDataException($"{path} is not a valid config.json: {e.Message} Replace it with the config.json of the model's original folder.", e);
+        }
     }
 
     public static BertConfig FromJson(JsonObject json, string source)
@@ -93,7 +100,8 @@ internal sealed class BertConfig
         config.PositionEmbeddingType = TakeString(json, "position_embedding_type", source) ?? config.PositionEmbeddingType;
         if (json["architectures"] is JsonArray arch)
         {
-            config.Architectures = arch.Select(a => a?.GetValue<string>() ?? "").ToArray();
+            config.Architectures = arch.Select(a => a is JsonValue v && TryGet(v, out string? name) && name is not null ? name
+                : throw new InvalidDataException($"{source}: 'architectures' must be a list of class names, but it holds {Describe(a)}.")).ToArray();
             json.Remove("architectures");
         }
         config.Labels = TakeLabels(json, source) ?? config.Labels;
@@ -175,25 +183,40 @@ internal sealed class BertConfig
     {
         var node = Take(json, key);
         if (node is null) return null;
-        if (node is JsonValue v && v.TryGetValue(out int i)) return i;
-        if (node is JsonValue d && d.TryGetValue(out double x) && x == Math.Floor(x) && Math.Abs(x) < int.MaxValue) return (int)x;
-        throw new InvalidDataException($"{source}: '{key}' must be an integer, but it is {node.ToJsonString()}.");
+        if (node is JsonValue v && TryGet(v, out int i)) return i;
+        if (node is JsonValue d && TryGet(d, out double x) && x == Math.Floor(x) && Math.Abs(x) < int.MaxValue) return (int)x;
+        throw new InvalidDataException($"{source}: '{key}' must be an integer, but it is {Describe(node)}.");
     }
 
     private static double? TakeDouble(JsonObject json, string key, string source)
     {
         var node = Take(json, key);
         if (node is null) return null;
-        if (node is JsonValue v && v.TryGetValue(out double d)) return d;
-        throw new InvalidDataException($"{source}: '{key}' must be a number, but it is {node.ToJsonString()}.");
+        if (node is JsonValue v && TryGet(v, out double d)) return d;
+        throw new InvalidDataException($"{source}: '{key}' must be a number, but it is {Describe(node)}.");
     }
 
     private static string? TakeString(JsonObject json, string key, string source)
     {
         var node = Take(json, key);
         if (node is null) return null;
-        if (node is JsonValue v && v.TryGetValue(out string? s)) return s;
-        throw new InvalidDataException($"{source}: '{key}' must be a string, but it is {node.ToJsonString()}.");
+        if (node is JsonValue v && TryGet(v, out string? s)) return s;
+        throw new InvalidDataException($"{source}: '{key}' must be a string, but it is {Describe(node)}.");
+    }
+
+    /// <summary>TryGetValue that answers false instead of throwing InvalidOperationException for a string that is no
+    /// .NET string (an escaped lone surrogate), so that the caller's error names the field.</summary>
+    private static bool TryGet<T>(JsonValue value, out T result)
+    {
+        try { return value.TryGetValue(out result!); }
+        catch (InvalidOperationException) { result = default!; return false; }
+    }
+
+    private static string Describe(JsonNode? node)
+    {
+        if (node is null) return "null";
+        try { string json = node.ToJsonString(); return json.Length > 80 ? json[..80] + "…" : json; }
+        catch (InvalidOperationException) { return "a string that is not valid Unicode"; }
     }
 
     private static JsonNode? Take(JsonObject json, string key)
@@ -207,15 +230,32 @@ internal sealed class BertConfig
     {
         var id2label = Take(json, "id2label");
         Take(json, "label2id");   // redundant with id2label; rewritten from it on save
-        int? numLabels = json["num_labels"] is JsonValue n && n.TryGetValue(out int k) ? k : null;
+        int? numLabels = json["num_labels"] switch
+        {
+            null => null,
+            JsonValue n when TryGet(n, out int k) => k,
+            var other => throw new InvalidDataException($"{source}: 'num_labels' must be an integer, but it is {Describe(other)}."),
+        };
+        // The head is allocated from this count: a hostile num_labels (2,000,000,000) must not become an array of names.
+        if (numLabels is int declared && (declared < 0 || declared > IO.FileLimits.MaxLabels))
+            throw new InvalidDataException($"{source}: num_labels is {declared}; expected between 1 and {IO.FileLimits.MaxLabels:N0}.");
+        if (id2label is not null and not JsonObject)
+            throw new InvalidDataException($"{source}: 'id2label' must be an object of class index → name, but it is {Describe(id2label)}.");
         if (id2label is not JsonObject map)
             return numLabels is int count and > 0 ? Enumerable.Range(0, count).Select(i => $"LABEL_{i}").ToArray() : null;
+        if (map.Count > IO.FileLimits.MaxLabels)
+            throw new InvalidDataException($"{source}: id2label has {map.Count:N0} entries; at most {IO.FileLimits.MaxLabels:N0} are supported.");
         var labels = new string[map.Count];
         foreach (var (key, value) in map)
         {
-            if (!int.TryParse(key, NumberStyles.None, CultureInfo.InvariantCulture, out int id) || id >= labels.Length)
-                throw new InvalidDataException($"{source}: id2label has the key '{key}'; keys must be the class indices 0..{labels.Length - 1}.");
-            labels[id] = value?.GetValue<string>() ?? throw new InvalidDataException($"{source}: id2label[{key}] is null.");
+            // Canonical indices only: "00" would otherwise parse as 0 and silently replace label 0.
+            if (!int.TryParse(key, NumberStyles.None, CultureInfo.InvariantCulture, out int id) || id >= labels.Length
+                || key != id.ToString(CultureInfo.InvariantCulture))
+                throw new InvalidDataException($"{source}: id2label has the key '{key}'; keys must be the class indices 0..{labels.Length - 1}, each written once as a plain number.");
+            if (labels[id] is not null)
+                throw new InvalidDataException($"{source}: id2label gives class {id} twice.");
+            labels[id] = value is JsonValue v && TryGet(v, out string? name) && name is not null ? name
+                : throw new InvalidDataException($"{source}: id2label[\"{key}\"] must be a class name string, but it is {Describe(value)}.");
         }
         return labels;
     }

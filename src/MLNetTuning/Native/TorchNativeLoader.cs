@@ -70,6 +70,7 @@ internal static class TorchNativeLoader
     /// <summary>Where the patched copy is (or was) written; null when the host needed no patch.</summary>
     internal static string? PatchedLibraryPath { get; private set; }
 
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     private static void LoadOnLinux()
     {
         var tried = new List<string>();
@@ -165,26 +166,79 @@ internal static class TorchNativeLoader
         : Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "mlnettuning");
 
-    /// <summary>Returns the cached patched copy of <paramref name="original"/>, writing it atomically if absent.</summary>
+    /// <summary>
+    /// Returns the cached patched copy of <paramref name="original"/>, after checking that it is exactly the bytes this
+    /// process would write; writes it (atomically) when absent, and rewrites it when it is not those bytes.
+    /// </summary>
+    /// <remarks>
+    /// The copy is loaded into the process as native code, so it is trusted only as far as it is checked: its SHA-256 must
+    /// be that of the original with the one flag set (a copy torn by a crash or a full disk, or changed by anyone, is
+    /// replaced instead of failing every later start), it must be a regular file owned by this user (not a symbolic link
+    /// someone planted), and its folder must be this user's and writable by no one else, so that nothing can swap the file
+    /// between the check and the load.
+    /// </remarks>
     /// <param name="original">The unmodified libLibTorchSharp.so.</param>
     /// <param name="cacheRoot">The cache folder; null means <see cref="CacheRoot"/>.</param>
+    /// <exception cref="InvalidDataException">The original has no requirement to relax.</exception>
+    /// <exception cref="IOException">The cache folder is a symbolic link or belongs to another user.</exception>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     internal static string PatchedCopy(string original, string? cacheRoot = null)
     {
         byte[] bytes = File.ReadAllBytes(original);
         string hash = Convert.ToHexString(SHA256.HashData(bytes))[..16].ToLowerInvariant();
-        string dir = Path.Combine(cacheRoot ?? CacheRoot(), "native", hash);
-        string target = Path.Combine(dir, TorchSharpLibrary);
-        if (File.Exists(target)) return target;
-
         if (!MarkVersionWeak(bytes, MissingVersion))
             throw new InvalidDataException($"{original} has no '{MissingVersion}' requirement to relax, so the load failure has another cause.");
-        Directory.CreateDirectory(dir);
+        byte[] expectedHash = SHA256.HashData(bytes);
+
+        string dir = Path.Combine(cacheRoot ?? CacheRoot(), "native", hash);
+        string target = Path.Combine(dir, TorchSharpLibrary);
+        CreatePrivateFolder(dir);
+        if (IsExpectedCopy(target, expectedHash, out string? problem)) return target;
+
+        if (problem is not null) File.Delete(target);   // torn, changed, a link or someone else's: replace it
         // Write beside the target and rename: a second process starting at once either sees no file or a whole one.
         string temp = Path.Combine(dir, $".{TorchSharpLibrary}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         File.WriteAllBytes(temp, bytes);
         try { File.Move(temp, target, overwrite: false); }
         catch (IOException) when (File.Exists(target)) { File.Delete(temp); }   // another process won the race
+        if (!IsExpectedCopy(target, expectedHash, out problem))
+            throw new IOException($"The patched copy {target} could not be written correctly: {problem}. Check the disk, or set MLNETTUNING_CACHE to another folder.");
         return target;
+    }
+
+    /// <summary>True when <paramref name="path"/> is this user's regular file with the expected SHA-256; otherwise
+    /// <paramref name="problem"/> says what is wrong (null when the file is simply absent).</summary>
+    private static bool IsExpectedCopy(string path, byte[] expectedHash, out string? problem)
+    {
+        problem = null;
+        if (UnixFiles.LinkStatus(path) is not { } status) return false;
+        if (status.IsSymbolicLink) problem = "it is a symbolic link";
+        else if (!status.IsRegularFile) problem = "it is not a regular file";
+        else if (status.OwnerId != UnixFiles.EffectiveUserId) problem = $"it belongs to user id {status.OwnerId}, not {UnixFiles.EffectiveUserId}";
+        else
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            if (!SHA256.HashData(stream).AsSpan().SequenceEqual(expectedHash)) problem = "its content is not the patched library (a torn or changed copy)";
+        }
+        return problem is null;
+    }
+
+    /// <summary>Creates the folder (and the <c>native</c> folder above it) readable and writable by this user only, or
+    /// checks that an existing one is this user's and not a link, tightening its permissions if others may write it.</summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    private static void CreatePrivateFolder(string dir)
+    {
+        const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        foreach (string folder in new[] { Path.GetDirectoryName(dir)!, dir })
+        {
+            Directory.CreateDirectory(folder, Private);
+            var status = UnixFiles.LinkStatus(folder) ?? throw new IOException($"The cache folder {folder} vanished while it was being created.");
+            if (status.IsSymbolicLink || !status.IsDirectory || status.OwnerId != UnixFiles.EffectiveUserId)
+                throw new IOException(
+                    $"The cache folder {folder} is {(status.IsSymbolicLink ? "a symbolic link" : !status.IsDirectory ? "not a folder" : $"owned by user id {status.OwnerId}")}; " +
+                    "a native library is loaded from it only when it is this user's own folder. Remove it, or set MLNETTUNING_CACHE to a folder of your own.");
+            if (status.WritableByOthers) File.SetUnixFileMode(folder, Private);
+        }
     }
 
     /// <summary>Sets VER_FLG_WEAK on the Vernaux entry named <paramref name="version"/> in an ELF64 image.</summary>

@@ -14,6 +14,9 @@ internal sealed partial class BertTextTokenizer
 
     private static readonly UTF8Encoding Utf8NoBom = new(encoderShouldEmitUTF8Identifier: false);
 
+    /// <summary>The largest max_input_chars_per_word a file may set; longer words become the unknown token anyway.</summary>
+    private const int MaxInputCharsPerWordLimit = 10_000;
+
     /// <summary>Creates a tokenizer from a vocab.txt (one token per line, the line number is the id).</summary>
     /// <param name="vocabTxt">The vocab.txt content (UTF-8); read to its end and left open.</param>
     /// <param name="settings">Normalization rules and special tokens, which must all be in the vocabulary.</param>
@@ -51,11 +54,12 @@ internal sealed partial class BertTextTokenizer
         if (File.Exists(jsonPath))
         {
             source = jsonPath;
-            (vocabulary, settings) = ReadTokenizerJson(jsonPath, settings, addedTokens);
+            (vocabulary, settings) = Checked(jsonPath, () => ReadTokenizerJson(jsonPath, settings, addedTokens));
         }
         else if (File.Exists(vocabPath))
         {
             source = vocabPath;
+            IO.FileLimits.CheckFileSize(vocabPath, IO.FileLimits.MaxTokenizerFileBytes, "a vocab.txt");
             using var stream = File.OpenRead(vocabPath);
             vocabulary = ReadVocabLines(stream);
         }
@@ -127,7 +131,7 @@ internal sealed partial class BertTextTokenizer
         ArgumentNullException.ThrowIfNull(vocabTxt);
         ArgumentNullException.ThrowIfNull(tokenizerConfigJson);
         string configName = $"{sourceName}/{TokenizerConfigFile}";
-        var settings = ApplyConfig(ParseJson(tokenizerConfigJson, configName), configName, new BertTokenizerSettings());
+        var settings = Checked(configName, () => ApplyConfig(ParseJson(tokenizerConfigJson, configName), configName, new BertTokenizerSettings()));
         return new BertTextTokenizer(ReadVocabLines(vocabTxt), settings, [], $"{sourceName}/{VocabFile}");
     }
 
@@ -153,9 +157,9 @@ internal sealed partial class BertTextTokenizer
 
     private static (string?[] Vocabulary, BertTokenizerSettings Settings) ReadTokenizerJson(string path, BertTokenizerSettings settings, List<string> addedTokens)
     {
-        JsonNode root = ParseJson(path);
+        JsonNode root = ParseJson(path, IO.FileLimits.MaxTokenizerFileBytes);
         var model = root["model"] as JsonObject ?? throw Invalid(path, "has no \"model\" object");
-        string? type = model["type"]?.GetValue<string>();
+        string? type = GetString(model["type"], path, "model.type");
         if (type != "WordPiece")
         {
             throw Invalid(path, $"has model type '{type ?? "(missing)"}', expected 'WordPiece'. Only BERT-family WordPiece tokenizers are supported");
@@ -169,7 +173,7 @@ internal sealed partial class BertTextTokenizer
         {
             foreach (JsonNode? entry in added)
             {
-                string content = entry?["content"]?.GetValue<string>() ?? throw Invalid(path, "has an added_tokens entry without \"content\"");
+                string content = GetString((entry as JsonObject)?["content"], path, "added_tokens[].content") ?? throw Invalid(path, "has an added_tokens entry without \"content\"");
                 AddWithId(byId, content, entry!["id"], path, "added_tokens");
                 addedTokens.Add(content);
             }
@@ -177,19 +181,26 @@ internal sealed partial class BertTextTokenizer
 
         settings = settings with
         {
-            UnknownToken = model["unk_token"]?.GetValue<string>() ?? settings.UnknownToken,
-            ContinuingSubwordPrefix = model["continuing_subword_prefix"]?.GetValue<string>() ?? settings.ContinuingSubwordPrefix,
-            MaxInputCharsPerWord = model["max_input_chars_per_word"]?.GetValue<int>() ?? settings.MaxInputCharsPerWord,
+            UnknownToken = GetString(model["unk_token"], path, "model.unk_token") ?? settings.UnknownToken,
+            ContinuingSubwordPrefix = GetString(model["continuing_subword_prefix"], path, "model.continuing_subword_prefix") ?? settings.ContinuingSubwordPrefix,
+            MaxInputCharsPerWord = GetInt(model["max_input_chars_per_word"], path, "model.max_input_chars_per_word") ?? settings.MaxInputCharsPerWord,
         };
+        // Word-piece buffers are sized by this limit (a file's 2,000,000,000 made a 24 GB allocation; found by the property pass).
+        if (settings.MaxInputCharsPerWord is <= 0 or > MaxInputCharsPerWordLimit)
+            throw Invalid(path, $"has model.max_input_chars_per_word = {settings.MaxInputCharsPerWord}, expected a positive integer of at most {MaxInputCharsPerWordLimit:N0} (Hugging Face uses 100)");
         settings = ApplyNormalizer(path, root["normalizer"], settings);
 
-        string? preTokenizer = root["pre_tokenizer"]?["type"]?.GetValue<string>();
+        string? preTokenizer = GetString((root["pre_tokenizer"] as JsonObject)?["type"], path, "pre_tokenizer.type");
         if (preTokenizer is not null and not "BertPreTokenizer")
         {
             throw Invalid(path, $"has pre_tokenizer type '{preTokenizer}', expected 'BertPreTokenizer'");
         }
 
         int size = byId.Count == 0 ? 0 : byId.Keys.Max() + 1;
+        // The vocabulary is an array indexed by id: a sparse id (2,000,000,000) must not become an array that large.
+        // Real files number their tokens 0..n-1, with added tokens right after; a few gaps are tolerated.
+        if (size > 2L * byId.Count + 1024)
+            throw Invalid(path, $"gives a token the id {size - 1:N0}, but lists only {byId.Count:N0} tokens; ids must number the tokens from 0 without large gaps");
         var vocabulary = new string?[size];
         foreach (var (id, token) in byId) vocabulary[id] = token;
         return (vocabulary, settings);
@@ -197,9 +208,9 @@ internal sealed partial class BertTextTokenizer
 
     private static void AddWithId(SortedDictionary<int, string> byId, string token, JsonNode? idNode, string path, string where)
     {
-        int id = idNode is JsonValue value && value.TryGetValue(out int parsed) && parsed >= 0
+        int id = idNode is JsonValue value && TryGet(value, out int parsed) && parsed >= 0
             ? parsed
-            : throw Invalid(path, $"gives token '{token}' in {where} the id '{idNode?.ToJsonString()}', expected a non-negative integer");
+            : throw Invalid(path, $"gives token '{token}' in {where} the id '{(idNode is null ? "null" : Describe(idNode))}', expected a non-negative integer");
         if (byId.TryGetValue(id, out string? existing) && existing != token)
         {
             throw Invalid(path, $"gives id {id} to both '{existing}' and '{token}'");
@@ -211,29 +222,30 @@ internal sealed partial class BertTextTokenizer
     private static BertTokenizerSettings ApplyNormalizer(string path, JsonNode? normalizer, BertTokenizerSettings settings)
     {
         if (normalizer is null) return settings with { LowerCase = false, StripAccents = false, SplitCjk = false };
-        string? type = normalizer["type"]?.GetValue<string>();
+        if (normalizer is not JsonObject) throw Invalid(path, $"has normalizer = {Describe(normalizer)}, expected an object");
+        string? type = GetString(normalizer["type"], path, "normalizer.type");
         if (type != "BertNormalizer")
         {
             throw Invalid(path, $"has normalizer type '{type}', expected 'BertNormalizer'");
         }
 
-        if (normalizer["clean_text"]?.GetValue<bool>() == false)
+        if (GetBool(normalizer["clean_text"], path, "normalizer.clean_text") == false)
         {
             throw Invalid(path, "sets normalizer.clean_text to false, which is not supported (BERT models use true)");
         }
 
-        bool lowerCase = normalizer["lowercase"]?.GetValue<bool>() ?? true;
+        bool lowerCase = GetBool(normalizer["lowercase"], path, "normalizer.lowercase") ?? true;
         return settings with
         {
             LowerCase = lowerCase,
-            StripAccents = normalizer["strip_accents"]?.GetValue<bool>(),
-            SplitCjk = normalizer["handle_chinese_chars"]?.GetValue<bool>() ?? true,
+            StripAccents = GetBool(normalizer["strip_accents"], path, "normalizer.strip_accents"),
+            SplitCjk = GetBool(normalizer["handle_chinese_chars"], path, "normalizer.handle_chinese_chars") ?? true,
         };
     }
 
     /// <summary>Applies tokenizer_config.json or special_tokens_map.json if the file exists.</summary>
     private static BertTokenizerSettings ApplyConfig(string path, BertTokenizerSettings settings) =>
-        File.Exists(path) ? ApplyConfig(ParseJson(path), path, settings) : settings;
+        File.Exists(path) ? Checked(path, () => ApplyConfig(ParseJson(path, IO.FileLimits.MaxConfigJsonBytes), path, settings)) : settings;
 
     private static BertTokenizerSettings ApplyConfig(JsonNode root, string path, BertTokenizerSettings settings)
     {
@@ -245,9 +257,9 @@ internal sealed partial class BertTextTokenizer
             return node switch
             {
                 null => current,
-                JsonValue v when v.TryGetValue(out string? s) => s,
-                JsonObject o when o["content"] is JsonValue c && c.TryGetValue(out string? s) => s,
-                _ => throw Invalid(path, $"has {key} = {node.ToJsonString()}, expected a string or an object with \"content\""),
+                JsonValue v when TryGet(v, out string? s) && s is not null => s,
+                JsonObject o when o["content"] is JsonValue c && TryGet(c, out string? s) && s is not null => s,
+                _ => throw Invalid(path, $"has {key} = {Describe(node)}, expected a string or an object with \"content\""),
             };
         }
 
@@ -255,14 +267,14 @@ internal sealed partial class BertTextTokenizer
         {
             JsonNode? node = config[key];
             if (node is null) return null;
-            return node is JsonValue v && v.TryGetValue(out bool b) ? b : throw Invalid(path, $"has {key} = {node.ToJsonString()}, expected true or false");
+            return node is JsonValue v && TryGet(v, out bool b) ? b : throw Invalid(path, $"has {key} = {Describe(node)}, expected true or false");
         }
 
         int maxLength = settings.ModelMaxLength;
         if (config["model_max_length"] is JsonValue lengthNode)
         {
             // transformers writes 1e30 for "no limit".
-            double length = lengthNode.TryGetValue(out double d) ? d : throw Invalid(path, $"has model_max_length = {lengthNode.ToJsonString()}, expected a number");
+            double length = TryGet(lengthNode, out double d) ? d : throw Invalid(path, $"has model_max_length = {Describe(lengthNode)}, expected a number");
             maxLength = length >= int.MaxValue ? int.MaxValue : length >= 2 ? (int)length : throw Invalid(path, $"has model_max_length = {length}, expected at least 2");
         }
 
@@ -280,17 +292,23 @@ internal sealed partial class BertTextTokenizer
         };
     }
 
-    private static JsonNode ParseJson(string path)
+    private static JsonNode ParseJson(string path, long maxBytes)
     {
         using var stream = File.OpenRead(path);
+        if (stream.Length > maxBytes) throw IO.FileLimits.TooLarge(path, stream.Length, maxBytes, $"a {Path.GetFileName(path)}");
         return ParseJson(stream, path);
     }
 
     private static JsonNode ParseJson(Stream stream, string path)
     {
+        var bytes = new MemoryStream();
+        stream.CopyTo(bytes);
+        // System.Text.Json checks a string's UTF-8 only when it is read, and then throws InvalidOperationException.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes.GetBuffer().AsSpan(0, (int)bytes.Length)))
+            throw Invalid(path, "is not valid UTF-8 text; the file is damaged");
         try
         {
-            return JsonNode.Parse(stream) ?? throw Invalid(path, "is empty (JSON null)");
+            return JsonNode.Parse(bytes.GetBuffer().AsSpan(0, (int)bytes.Length)) ?? throw Invalid(path, "is empty (JSON null)");
         }
         catch (JsonException e)
         {
@@ -299,4 +317,44 @@ internal sealed partial class BertTextTokenizer
     }
 
     private static InvalidDataException Invalid(string path, string problem) => new($"{path} {problem}.");
+
+    /// <summary>
+    /// Reads a file's JSON, turning what JsonNode reports only when a value is read (a key given twice, an escaped lone
+    /// surrogate) into InvalidDataException naming the file; the typed reads below already name their field.
+    /// </summary>
+    private static T Checked<T>(string path, Func<T> read)
+    {
+        try { return read(); }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            throw new InvalidDataException($"{path} is not a valid tokenizer file: {e.Message} Replace it with the file from the model's original folder.", e);
+        }
+    }
+
+    /// <summary>A JSON string (null when absent), or InvalidDataException naming the field.</summary>
+    private static string? GetString(JsonNode? node, string path, string field) =>
+        node is null ? null : node is JsonValue v && TryGet(v, out string? s) ? s : throw Mistyped(node, path, field, "a string");
+
+    private static bool? GetBool(JsonNode? node, string path, string field) =>
+        node is null ? null : node is JsonValue v && TryGet(v, out bool b) ? b : throw Mistyped(node, path, field, "true or false");
+
+    private static int? GetInt(JsonNode? node, string path, string field) =>
+        node is null ? null : node is JsonValue v && TryGet(v, out int i) ? i : throw Mistyped(node, path, field, "an integer");
+
+    private static InvalidDataException Mistyped(JsonNode node, string path, string field, string expected) =>
+        Invalid(path, $"has {field} = {Describe(node)}, expected {expected}");
+
+    /// <summary>TryGetValue that answers false instead of throwing InvalidOperationException for a string that is no
+    /// .NET string (an escaped lone surrogate).</summary>
+    private static bool TryGet<T>(JsonValue value, out T? result)
+    {
+        try { return value.TryGetValue(out result); }
+        catch (InvalidOperationException) { result = default; return false; }
+    }
+
+    private static string Describe(JsonNode node)
+    {
+        try { string json = node.ToJsonString(); return json.Length > 80 ? json[..80] + "…" : json; }
+        catch (InvalidOperationException) { return "a string that is not valid Unicode"; }
+    }
 }
