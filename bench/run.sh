@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark command: MLNetTuning side by side with the peers of ../shared/peers (PyTorch eager, ONNX Runtime, the FMA
 # peak), interleaved round by round, then the real-data epoch and memory runs. Results go to bench/results/.
-#   bench/run.sh [steps|epoch|accuracy|token|family|all] [ROUNDS]        (default: all 5)
+#   bench/run.sh [steps|epoch|accuracy|token|multilabel|qa|family|all] [ROUNDS]        (default: all 5)
 # Extra workers for the steps table (for example a build of an older commit) can be added as EXTRA_WORKERS='--worker name=CMD'.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -39,6 +39,12 @@ if [ "$what" = accuracy ] || [ "$what" = all ]; then
 fi
 if [ "$what" = token ] || [ "$what" = all ]; then
   "$bin/MLNetTuning.Bench" token --threads 2 --rounds 3 | tee "$out/token-classification.md"
+fi
+if [ "$what" = multilabel ] || [ "$what" = all ]; then
+  "$bin/MLNetTuning.Bench" multilabel --threads 2 --rounds 4 | tee "$out/multi-label.md"
+fi
+if [ "$what" = qa ] || [ "$what" = all ]; then
+  "$bin/MLNetTuning.Bench" qa --threads 2 --rounds 3 | tee "$out/question-answering.md"
 fi
 if [ "$what" = family ] || [ "$what" = all ]; then
   { "$bin/MLNetTuning.Bench" family --threads 2 --precision fp32 --rounds "$rounds" && echo && "$bin/MLNetTuning.Bench" family --threads 2 --precision bf16 --rounds "$rounds"; } | tee "$out/families.md"

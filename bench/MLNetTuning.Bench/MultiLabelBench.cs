@@ -83,23 +83,12 @@ internal static class MultiLabelBench
 
     private static List<Comment> Read(int rows, out string[] names)
     {
-        var parsed = File.ReadLines(Sample()).Skip(1).Select(line => line.Split('\t'))
+        var parsed = File.ReadLines(BenchData.File("goemotions", "train.tsv")).Skip(1).Select(line => line.Split('\t'))
             .Select(f => (Text: f[0], Labels: f[1].Split(' ', StringSplitOptions.RemoveEmptyEntries))).Take(rows).ToList();
         names = ["admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion", "curiosity", "desire", "disappointment",
             "disapproval", "disgust", "embarrassment", "excitement", "fear", "gratitude", "grief", "joy", "love", "nervousness", "optimism",
             "pride", "realization", "relief", "remorse", "sadness", "surprise", "neutral"];
         var known = names;
         return parsed.Select(r => new Comment { Text = r.Text, Labels = known.Select(n => r.Labels.Contains(n)).ToArray(), First = r.Labels[0] }).ToList();
-    }
-
-    private static string Sample()
-    {
-        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            {
-                string path = Path.Combine(dir.FullName, "samples", "data", "goemotions", "train.tsv");
-                if (File.Exists(path)) return path;
-            }
-        throw new DirectoryNotFoundException($"samples/data/goemotions/train.tsv was not found above {Environment.CurrentDirectory}; run the bench from the repository.");
     }
 }

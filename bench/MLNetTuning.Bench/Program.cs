@@ -10,6 +10,8 @@ using MLNetTuning.Bench;
 //                                                  a token-classification epoch on the NER sample against sequence classification of the same sentences
 //   multilabel [--rows N] [--max-length N] [--batch N] [--rounds N] [--precision ...] [--threads N]
 //                                                  a multi-label epoch on the GoEmotions sample against multiclass on the same comments
+//   qa     [--rows N] [--max-length N] [--batch N] [--rounds N] [--precision ...] [--threads N]
+//                                                  a question-answering epoch on the SQuAD sample against classification of the same (question, context) pairs
 //   family [--batch N] [--length N] [--rounds N] [--steps N] [--precision ...] [--threads N]
 //                                                  training steps of BERT-, RoBERTa- and DistilBERT-shaped models of MiniLM's size, interleaved
 //   micro  [--batch N] [--length N] [--threads N]  the pieces of one layer, forward + backward, to see where a step goes
@@ -34,6 +36,7 @@ return mode switch
     "accuracy" => AccuracyBench.Run(int.Parse(Option("rows", "600")), threads),
     "token" => TokenBench.Run(int.Parse(Option("rows", "1500")), int.Parse(Option("max-length", "128")), int.Parse(Option("batch", "16")), precision, threads, int.Parse(Option("rounds", "3"))),
     "multilabel" => MultiLabelBench.Run(int.Parse(Option("rows", "2000")), int.Parse(Option("max-length", "64")), int.Parse(Option("batch", "16")), precision, threads, int.Parse(Option("rounds", "4"))),
+    "qa" => QuestionAnsweringBench.Run(int.Parse(Option("rows", "400")), int.Parse(Option("max-length", "384")), int.Parse(Option("batch", "16")), precision, threads, int.Parse(Option("rounds", "3"))),
     "family" => FamilyBench.Run(precision, threads, int.Parse(Option("batch", "16")), int.Parse(Option("length", "128")), int.Parse(Option("rounds", "5")), int.Parse(Option("steps", "3"))),
     "micro" => MicroBench.Run(threads, int.Parse(Option("batch", "16")), int.Parse(Option("length", "128"))),
     _ => Usage(),

@@ -10,20 +10,12 @@ internal static class SpamSample
     public static (IDataView Train, IDataView Test) Load(MLContext ml, int trainRows)
     {
         var loader = ml.Data.CreateTextLoader<Email>(separatorChar: '\t', hasHeader: true, allowQuoting: false);
-        string folder = Folder();
+        string folder = Path.GetDirectoryName(Path.GetDirectoryName(BenchData.File("spam", "train.tsv")))!;
         var rawTrain = loader.Load(Path.Combine(folder, "spam", "train.tsv"));
         var flagger = ml.Transforms.CustomMapping<Email, SpamFlag>((email, f) => f.IsSpam = email.Label == "spam", contractName: null).Fit(rawTrain);
         var train = ml.Data.Cache(flagger.Transform(ml.Data.TakeRows(ml.Data.ShuffleRows(rawTrain, seed: 1), trainRows)));
         var test = ml.Data.Cache(flagger.Transform(loader.Load(Path.Combine(folder, "spam", "test.tsv"))));
         return (train, test);
-    }
-
-    private static string Folder()
-    {
-        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-                if (File.Exists(Path.Combine(dir.FullName, "samples", "data", "spam", "train.tsv"))) return Path.Combine(dir.FullName, "samples", "data");
-        throw new DirectoryNotFoundException($"samples/data/spam/train.tsv was not found above {Environment.CurrentDirectory} or {AppContext.BaseDirectory}; run the bench from the repository.");
     }
 
     private sealed class Email

@@ -86,7 +86,7 @@ internal static class TokenBench
 
     private static List<Sentence> Read(int rows)
     {
-        string path = Folder();
+        string path = BenchData.File("ner-ewt", "train.conll");
         var sentences = new List<Sentence>();
         var (words, tags) = (new List<string>(), new List<string>());
         foreach (var line in File.ReadLines(path).Append(""))
@@ -109,16 +109,5 @@ internal static class TokenBench
             tags.Add(fields[2]);
         }
         return sentences.Take(rows).ToList();
-    }
-
-    private static string Folder()
-    {
-        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            {
-                string path = Path.Combine(dir.FullName, "samples", "data", "ner-ewt", "train.conll");
-                if (File.Exists(path)) return path;
-            }
-        throw new DirectoryNotFoundException($"samples/data/ner-ewt/train.conll was not found above {Environment.CurrentDirectory}; run the bench from the repository.");
     }
 }

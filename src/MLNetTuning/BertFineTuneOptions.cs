@@ -182,7 +182,9 @@ public sealed class BertFineTuneOptions
 
     /// <summary>
     /// Multi-label classification: after training, set each label's threshold to the one that maximises that label's F1 on the
-    /// validation data (ValidationSet or ValidationFraction, which it needs); the model zip keeps them. Default false: 0.5 each.
+    /// validation data (ValidationSet or ValidationFraction, which it needs); the model zip keeps them. The validation metrics
+    /// of every evaluation are then those at the thresholds tuned on the validation data at that point, so that best-model
+    /// selection compares each checkpoint as it would be used. Default false: 0.5 each.
     /// </summary>
     public bool TuneThresholds { get; set; }
 
@@ -219,7 +221,10 @@ public sealed class BertFineTuneOptions
     /// <summary>The smallest change of the metric that counts as an improvement. Default 0.</summary>
     public float EarlyStoppingMinDelta { get; set; }
 
-    /// <summary>At the end, restore the weights of the best evaluation (when there is validation data). Default true.</summary>
+    /// <summary>
+    /// At the end, restore the weights of the best evaluation (when there is validation data). Of evaluations with an equal
+    /// metric, the one with the lower validation loss counts as better. Default true.
+    /// </summary>
     public bool RestoreBestModel { get; set; } = true;
 
     /// <summary>Seed of weight initialisation, shuffling and dropout. Null (default) derives it from the <see cref="MLContext"/> seed.</summary>

@@ -19,6 +19,7 @@ public sealed class NotebookTests(PackedPackage package, ITestOutputHelper log)
     [InlineData("02-training-curves.ipynb", "Stopped early: ")]
     [InlineData("03-bring-your-own-checkpoint.ipynb", "Exported ")]
     [InlineData("04-token-classification.ipynb", "POS test on 500 sentences: token accuracy ")]
+    [InlineData("05-question-answering.ipynb", "Saved ")]
     public void Notebook_RunsHeadless_WithoutAFailingCell(string notebook, string expectedOutput)
     {
         var pack = package.Get(log);

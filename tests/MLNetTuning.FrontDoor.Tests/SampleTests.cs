@@ -10,6 +10,8 @@ public sealed class SampleTests(ITestOutputHelper log)
     [Theory]
     [InlineData("QuickStart.cs", new[] { "Test on 200 e-mails: accuracy ", "Saved ", "predicted spam", "predicted ham" })]
     [InlineData("TokenClassification.cs", new[] { "Test on 500 sentences: entity precision ", "  PER ", "Tagged: " })]
+    [InlineData("QuestionAnswering.cs", new[] { "Test on 503 SQuAD questions: exact match ", "Q: Where does the Rhine rise?\n   A: " })]
+    [InlineData("MultiLabel.cs", new[] { "Test on 600 comments: micro F1 ", "  neutral ", "\"Thank you so much, this made my day!\" → " })]
     public void Sample_Runs(string sample, string[] expectedOutput)
     {
         var result = ChildProcess.Dotnet(log, RepoPaths.Root, TimeSpan.FromMinutes(8), "run", Path.Combine("samples", sample));

@@ -122,6 +122,32 @@ public sealed class FineTuneLoopTests
     }
 
     [Fact]
+    public void BestModel_OnAnEqualMetric_IsTheEvaluationWithTheLowerValidationLoss()
+    {
+        var callback = new BestModelCallback(new ValidationScore("MicroF1", higherIsBetter: true));
+        var state = new TrainerState();
+        TrainingEvaluation Evaluate(double f1, double loss)
+        {
+            var control = new TrainerControl();
+            state.LastEvaluation = new TrainingEvaluation(state.Step++, 1, new Dictionary<string, double> { ["MicroF1"] = f1 }, loss);
+            callback.OnEvaluate(state, control);
+            Assert.Equal(control.ShouldSaveBest, ReferenceEquals(state.History.Best, state.LastEvaluation));
+            return state.LastEvaluation;
+        }
+
+        var first = Evaluate(0, 0.50);
+        Assert.Same(first, state.History.Best);
+        var lowerLoss = Evaluate(0, 0.40);
+        Assert.Same(lowerLoss, state.History.Best);
+        Evaluate(0, 0.45);                          // equal metric, higher loss: not better
+        Assert.Same(lowerLoss, state.History.Best);
+        Evaluate(-0.1, 0.10);                       // a worse metric loses whatever its loss
+        Assert.Same(lowerLoss, state.History.Best);
+        var better = Evaluate(0.2, 0.90);           // a better metric wins whatever its loss
+        Assert.Same(better, state.History.Best);
+    }
+
+    [Fact]
     public void CancellationStopsAfterTheCurrentStepAndProducesNothing()
     {
         using var source = new CancellationTokenSource();

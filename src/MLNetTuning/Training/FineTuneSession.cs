@@ -179,6 +179,7 @@ internal static class FineTuneSession
             var (trainExamples, validationExamples) = tokenize(pretrained.Tokenizer);
             if (trainExamples.Count == 0)
                 throw new ArgumentException($"The training data has no tagged word: every tag in '{options.LabelColumnName}' is missing (key 0) or every sentence is empty.", nameof(options));
+            task.BeforeTraining(model, trainExamples);
             var history = FineTuneLoop.Train(model, task, trainExamples, validationExamples, arguments, log);
             if (validationExamples is { Count: > 0 })
                 task.AfterTraining(() => FineTuneLoop.Predict(model, null, validationExamples, arguments.ScoringBatchSize, arguments.PadId, arguments.Device).Logits, validationExamples);

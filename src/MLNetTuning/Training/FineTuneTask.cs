@@ -72,6 +72,11 @@ internal abstract class FineTuneTask
         return new ValidationScore(metric.ToString(), higherIsBetter: metric != ValidationMetric.Rmse);
     }
 
+    /// <summary>Sets what the training labels tell about the new head before the first step (multi-label: each label's prior).</summary>
+    /// <param name="model">The model with its new head, not yet trained.</param>
+    /// <param name="train">The training examples.</param>
+    public virtual void BeforeTraining(BertTaskModel model, IReadOnlyList<TokenizedExample> train) { }
+
     /// <summary>Learns what the trained model's validation outputs can tell, once training is over (multi-label thresholds).</summary>
     /// <param name="validationLogits">Scores <paramref name="validation"/> with the final model (logits as <see cref="Metrics"/> takes them); called only by a task that needs them.</param>
     /// <param name="validation">The validation examples.</param>

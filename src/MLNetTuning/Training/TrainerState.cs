@@ -52,7 +52,10 @@ internal sealed class BestModelCallback(ValidationScore score) : TrainerCallback
     {
         var current = state.LastEvaluation!;
         var best = state.History.Best;
-        if (best is null || score.IsBetter(current.Metrics, best.Metrics, minDelta: 0))
+        // An equal metric is common early on (F1 0 while no probability passes its threshold, or one accuracy on a small
+        // validation set); the lower validation loss then tells which weights are further along.
+        if (best is null || score.IsBetter(current.Metrics, best.Metrics, minDelta: 0)
+            || (score.Ties(current.Metrics, best.Metrics) && current.ValidationLoss < best.ValidationLoss))
         {
             state.History.Best = current;
             control.ShouldSaveBest = true;

@@ -10,4 +10,7 @@ internal sealed class ValidationScore
 
     public bool IsBetter(IReadOnlyDictionary<string, double> current, IReadOnlyDictionary<string, double> reference, double minDelta) =>
         HigherIsBetter ? current[Name] > reference[Name] + minDelta : current[Name] < reference[Name] - minDelta;
+
+    public bool Ties(IReadOnlyDictionary<string, double> current, IReadOnlyDictionary<string, double> reference) =>
+        current[Name] == reference[Name];
 }

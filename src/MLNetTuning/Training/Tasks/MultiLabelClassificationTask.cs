@@ -66,9 +66,35 @@ internal sealed class MultiLabelClassificationTask : TextLevelTask
         return nn.functional.binary_cross_entropy_with_logits(logits, labels.to_type(logits.dtype), pos_weights: positiveWeights);
     }
 
+    /// <summary>
+    /// Starts each label's bias at the log-odds of its share of the training examples (add-half smoothed), so that the
+    /// first probabilities are the label frequencies instead of 0.5. Most labels of a multi-label set are rare: from 0.5 the
+    /// first few hundred steps only push every bias down to the base rate, and a short fine-tuning run ends there having
+    /// learnt little else (measured on GoEmotions: a loss stuck at the base-rate entropy). This is the prior initialisation
+    /// of Lin et al. (2017, focal loss), applied to a new head only.
+    /// </summary>
+    public override void BeforeTraining(BertTaskModel model, IReadOnlyList<TokenizedExample> train)
+    {
+        var priors = new float[LabelCount];
+        for (int k = 0; k < LabelCount; k++)
+        {
+            double positives = train.Count(e => e.Targets![k] > 0.5f);
+            double share = (positives + 0.5) / (train.Count + 1.0);
+            priors[k] = (float)Math.Log(share / (1 - share));
+        }
+        using var noGrad = no_grad();
+        using var values = tensor(priors, device: model.Classifier.bias!.device);
+        model.Classifier.bias!.copy_(values);
+    }
+
+    /// <remarks>
+    /// With TuneThresholds the metrics are those at the thresholds tuned on these examples: the thresholds the model would
+    /// keep if training stopped here. At fixed thresholds of 0.5 an early model whose probabilities all stay under 0.5 (most
+    /// labels are rare) scores F1 0 at every evaluation, and best-model selection could not tell the epochs apart.
+    /// </remarks>
     public override Dictionary<string, double> Metrics(float[] logits, IReadOnlyList<TokenizedExample> examples)
     {
-        var counts = Count(logits, examples, _thresholds);
+        var counts = Count(logits, examples, TuneThresholds ? Tune(logits, examples) : _thresholds);
         return new()
         {
             ["MicroF1"] = counts.MicroF1, ["MacroF1"] = counts.MacroF1,
@@ -81,12 +107,16 @@ internal sealed class MultiLabelClassificationTask : TextLevelTask
     /// <summary>With TuneThresholds, each label's threshold becomes the one that maximises its F1 on the validation set.</summary>
     public override void AfterTraining(Func<float[]> scoreValidation, IReadOnlyList<TokenizedExample> validation)
     {
-        if (!TuneThresholds) return;
-        var validationLogits = scoreValidation();
+        if (TuneThresholds) _thresholds = Tune(scoreValidation(), validation);
+    }
+
+    /// <summary>Each label's threshold that maximises its F1 on <paramref name="examples"/>; ties keep the one nearer 0.5.</summary>
+    private float[] Tune(float[] logits, IReadOnlyList<TokenizedExample> examples)
+    {
         var thresholds = new float[LabelCount];
         for (int k = 0; k < LabelCount; k++)
         {
-            var scored = validation.Select((e, i) => (P: (float)TaskMetrics.Sigmoid(validationLogits[i * LabelCount + k]), Truth: e.Targets![k] > 0.5f))
+            var scored = examples.Select((e, i) => (P: (float)TaskMetrics.Sigmoid(logits[i * LabelCount + k]), Truth: e.Targets![k] > 0.5f))
                 .OrderByDescending(s => s.P).ToArray();
             long positives = scored.Count(s => s.Truth);
             // Sweep the threshold down through the probabilities: predicting the top i rows gives tp true and i − tp false positives.
@@ -97,12 +127,11 @@ internal sealed class MultiLabelClassificationTask : TextLevelTask
                 if (scored[i].Truth) tp++;
                 if (i + 1 < scored.Length && scored[i + 1].P == scored[i].P) continue;
                 double f1 = F1(tp, i + 1, positives);
-                // Ties keep the threshold nearer 0.5, the untuned choice.
                 if (f1 > best.F1 + 1e-12) best = (f1, scored[i].P);
             }
             thresholds[k] = best.Threshold;
         }
-        _thresholds = thresholds;
+        return thresholds;
     }
 
     private static double F1(long truePositives, long predicted, long positives) =>
@@ -140,7 +169,8 @@ internal sealed class MultiLabelClassificationTask : TextLevelTask
             for (int k = 0; k < LabelCount; k++)
             {
                 truth[k] = examples[i].Targets![k] > 0.5f;
-                guess[k] = TaskMetrics.Sigmoid(logits[i * LabelCount + k]) >= thresholds[k];
+                // As float, as the thresholds were tuned and as WriteOutputs compares: a double probability can fall just under its own float.
+                guess[k] = (float)TaskMetrics.Sigmoid(logits[i * LabelCount + k]) >= thresholds[k];
             }
             counts.Add(truth, guess);
         }
