@@ -41,7 +41,7 @@ public sealed class BertEmbeddingsEstimator : IEstimator<BertEmbeddingsTransform
         try
         {
             if (_maxSequenceLength > pretrained.Config.MaxTokens)
-                throw new ArgumentOutOfRangeException("maxSequenceLength", _maxSequenceLength, $"The model '{_model}' takes at most {pretrained.Config.MaxTokens} tokens; use at most that.");
+                throw new ArgumentOutOfRangeException("maxSequenceLength", _maxSequenceLength, $"The model '{_model}' has only {pretrained.Config.MaxTokens} positions.");
             var encoder = pretrained.LoadEncoder();
             var embedder = new BertEmbedder(encoder, pretrained.Tokenizer, _pooling, _normalize, _maxSequenceLength, _batchSize);
             return new BertEmbeddingsTransformer(embedder, _outputColumnName, _inputColumnName);

@@ -113,7 +113,7 @@ internal static class FineTuneSession
         using var pretrained = ModelResolver.Load(options.Model);
         var config = TaskConfig(pretrained.Config, options, task);
         if (options.MaxSequenceLength > config.MaxTokens)
-            throw new ArgumentOutOfRangeException(nameof(options), $"BertFineTuneOptions.MaxSequenceLength is {options.MaxSequenceLength}, but the model '{options.Model}' takes at most {config.MaxTokens} tokens. Use at most {config.MaxTokens}.");
+            throw new ArgumentOutOfRangeException(nameof(options), $"BertFineTuneOptions.MaxSequenceLength is {options.MaxSequenceLength}, but the model '{options.Model}' has only {config.MaxTokens} positions. Use at most {config.MaxTokens}.");
         log.Info($"model {pretrained.Source}: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, {config.NumLabels} outputs; {counts}; seed {seed}");
         // torch's generator is process-wide: two Fits running at once would draw each other's dropout masks and lose the seed.
         lock (SeededTorchGate)
