@@ -14,6 +14,8 @@ using MLNetTuning.Bench;
 //   onnx-token [--rows N] [--threads N]           int8 against fp32 ONNX Runtime and TorchSharp on NER-EWT entity F1
 //   qa     [--rows N] [--max-length N] [--batch N] [--rounds N] [--precision ...] [--threads N]
 //                                                  a question-answering epoch on the SQuAD sample against classification of the same (question, context) pairs
+//   family [--batch N] [--length N] [--rounds N] [--steps N] [--precision ...] [--threads N]
+//                                                  training steps of BERT-, RoBERTa- and DistilBERT-shaped models of MiniLM's size, interleaved
 //   micro  [--batch N] [--length N] [--threads N]  the pieces of one layer, forward + backward, to see where a step goes
 string mode = args.Length > 0 ? args[0] : "";
 string Option(string name, string fallback)
@@ -39,6 +41,7 @@ return mode switch
     "onnx" => OnnxBench.Run(int.Parse(Option("rows", "600")), threads, int.Parse(Option("rounds", "5"))),
     "onnx-token" => OnnxTokenBench.Run(int.Parse(Option("rows", "1500")), threads),
     "qa" => QuestionAnsweringBench.Run(int.Parse(Option("rows", "400")), int.Parse(Option("max-length", "384")), int.Parse(Option("batch", "16")), precision, threads, int.Parse(Option("rounds", "3"))),
+    "family" => FamilyBench.Run(precision, threads, int.Parse(Option("batch", "16")), int.Parse(Option("length", "128")), int.Parse(Option("rounds", "5")), int.Parse(Option("steps", "3"))),
     "micro" => MicroBench.Run(threads, int.Parse(Option("batch", "16")), int.Parse(Option("length", "128"))),
     _ => Usage(),
 };

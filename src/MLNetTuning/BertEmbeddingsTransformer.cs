@@ -40,10 +40,9 @@ public sealed class BertEmbeddingsEstimator : IEstimator<BertEmbeddingsTransform
         var pretrained = ModelResolver.Load(_model);
         try
         {
-            if (_maxSequenceLength > pretrained.Config.MaxPositionEmbeddings)
-                throw new ArgumentOutOfRangeException("maxSequenceLength", _maxSequenceLength, $"The model '{_model}' has only {pretrained.Config.MaxPositionEmbeddings} positions.");
-            var encoder = new BertModel(pretrained.Config, addPoolingLayer: false);
-            pretrained.LoadEncoderInto(encoder, ignorePooler: true);
+            if (_maxSequenceLength > pretrained.Config.MaxTokens)
+                throw new ArgumentOutOfRangeException("maxSequenceLength", _maxSequenceLength, $"The model '{_model}' has only {pretrained.Config.MaxTokens} positions.");
+            var encoder = pretrained.LoadEncoder();
             var embedder = new BertEmbedder(encoder, pretrained.Tokenizer, _pooling, _normalize, _maxSequenceLength, _batchSize);
             return new BertEmbeddingsTransformer(embedder, _outputColumnName, _inputColumnName);
         }
@@ -138,8 +137,7 @@ public sealed class BertEmbeddingsTransformer : ITransformer, ICanSaveModel, IMo
             int batchSize = reader.Reader.ReadInt32();
             using var pretrained = EmbeddedFolder.ReadModel(reader, ModelEntry);
             ZipFields.CheckScoring(pretrained, ModelEntry, pairs: false, maxLength, batchSize);
-            var encoder = new BertModel(pretrained.Config, addPoolingLayer: false);
-            pretrained.LoadEncoderInto(encoder, ignorePooler: true);
+            var encoder = pretrained.LoadEncoder();
             return new Mapping(new BertEmbedder(encoder, pretrained.Tokenizer, pooling, normalize, maxLength, batchSize), output, input);
         }
 

@@ -44,7 +44,7 @@ public sealed class BertConfigTests
     [InlineData("\"hidden_size\": 384", "\"hidden_size\": 380", "not a multiple of the number of attention heads (12)")]
     [InlineData("\"hidden_size\": 384,", "", "'hidden_size' is missing")]
     [InlineData("\"hidden_act\": \"gelu\"", "\"hidden_act\": \"swish\"", "hidden_act 'swish' is not supported")]
-    [InlineData("\"model_type\": \"bert\"", "\"model_type\": \"roberta\"", "model_type is 'roberta'")]
+    [InlineData("\"model_type\": \"bert\"", "\"model_type\": \"gpt2\"", "model_type is 'gpt2', which is not supported; the supported model types are 'bert', 'roberta', 'xlm-roberta', 'distilbert'")]
     [InlineData("\"hidden_dropout_prob\": 0.1", "\"hidden_dropout_prob\": 1.5", "hidden_dropout_prob must be in [0, 1)")]
     [InlineData("\"num_hidden_layers\": 6", "\"num_hidden_layers\": \"six\"", "'num_hidden_layers' must be an integer")]
     [InlineData("\"position_embedding_type\": \"absolute\"", "\"position_embedding_type\": \"relative_key\"", "'relative_key' is not supported")]

@@ -188,12 +188,12 @@ public sealed class FineTuneLoopTests
         random.manual_seed(3);
         using var model = new BertForSequenceClassification(TinyBert.Config(labels: 2));
         model.Bert.InitializeWeights();
-        foreach (var p in model.Bert.Embeddings.parameters()) p.requires_grad = false;
-        var before = model.Bert.Embeddings.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+        foreach (var p in model.Bert.EmbeddingModule.parameters()) p.requires_grad = false;
+        var before = model.Bert.EmbeddingModule.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
         var options = Options();
         options.Epochs = 1;
         FineTuneLoop.Train(model, Task(), ContainsSeven(32, 1), null, FineTuneSession.Arguments(options, 1, 0, CPU), Log());
-        Assert.All(model.Bert.Embeddings.state_dict(), kv => Assert.True(kv.Value.equal(before[kv.Key]).all().item<bool>(), kv.Key));
+        Assert.All(model.Bert.EmbeddingModule.state_dict(), kv => Assert.True(kv.Value.equal(before[kv.Key]).all().item<bool>(), kv.Key));
     }
 
     private sealed class SynchronousProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>

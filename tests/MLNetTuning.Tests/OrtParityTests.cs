@@ -24,7 +24,7 @@ public sealed class OrtParityTests(ITestOutputHelper output)
         var model = new BertModel(pretrained.Config);
         pretrained.LoadEncoderInto(model);
         model.eval();
-        return (model, pretrained.Tokenizer, EmbeddedModels.Get("all-MiniLM-L6-v2"));
+        return (model, (BertTextTokenizer)pretrained.Tokenizer, EmbeddedModels.Get("all-MiniLM-L6-v2"));
     }
 
     /// <summary>16 single e-mails (cut at different lengths) and 8 pairs from the bundled SpamAssassin test split.</summary>

@@ -24,7 +24,7 @@ internal static class HuggingFaceExport
         (Tensor Weight, Tensor Bias)? head = null;
         try
         {
-            var (weightKey, biasKey) = ($"{model.Task.HeadName}.weight", $"{model.Task.HeadName}.bias");
+            var (weightKey, biasKey) = ($"{model.Model.HeadName}.weight", $"{model.Model.HeadName}.bias");
             using (no_grad()) head = model.Task.ExportHead(config, state[weightKey], state[biasKey], binaryClassNames);
             if (head is { } replaced) (exported[weightKey], exported[biasKey]) = replaced;
             HuggingFaceFolder.Save(folder, config, exported, model.Tokenizer);

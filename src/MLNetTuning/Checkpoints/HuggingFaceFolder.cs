@@ -18,9 +18,9 @@ internal static class HuggingFaceFolder
         folder = Path.GetFullPath(folder);
         string configPath = Path.Combine(folder, ConfigFile);
         if (!File.Exists(configPath))
-            throw new InvalidDataException($"The model folder '{folder}' has no {ConfigFile}. A Hugging Face model folder holds config.json, model.safetensors (or its shards) and the tokenizer files (vocab.txt or tokenizer.json).");
+            throw new InvalidDataException($"The model folder '{folder}' has no {ConfigFile}. A Hugging Face model folder holds config.json, model.safetensors (or its shards) and the tokenizer files (vocab.txt, vocab.json with merges.txt, sentencepiece.bpe.model, or tokenizer.json, as the family uses).");
         var config = BertConfig.FromFile(configPath);
-        var tokenizer = BertTextTokenizer.FromFolder(folder);
+        var tokenizer = TokenizerFolder.Load(folder, ModelFamilies.Of(config).Tokenizer);
         if (tokenizer.VocabSize > config.VocabSize)
             throw new InvalidDataException($"The tokenizer in '{folder}' has {tokenizer.VocabSize} tokens, but {configPath} says vocab_size {config.VocabSize}: ids beyond the embedding table would fail.");
         var weights = SafeTensors.LoadFolderWeights(folder, ScalarType.Float32);
@@ -42,7 +42,7 @@ internal static class HuggingFaceFolder
     /// Python's <c>from_pretrained</c> load them. The folder is written beside the target and swapped in whole
     /// (<see cref="AtomicFolder"/>), so a failure leaves any earlier folder as it was.
     /// </summary>
-    public static void Save(string folder, BertConfig config, IEnumerable<KeyValuePair<string, Tensor>> stateDict, BertTextTokenizer tokenizer,
+    public static void Save(string folder, BertConfig config, IEnumerable<KeyValuePair<string, Tensor>> stateDict, ITextTokenizer tokenizer,
         ScalarType? floatDType = null)
     {
         AtomicFolder.Write(folder, staging =>

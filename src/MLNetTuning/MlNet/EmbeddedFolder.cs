@@ -15,7 +15,7 @@ internal static class EmbeddedFolder
     private const int MaxFiles = 64;
 
     /// <summary>Writes a model as a Hugging Face folder (config, safetensors, tokenizer) into one zip entry.</summary>
-    public static void WriteModel(ModelWriter writer, string entryName, BertConfig config, IEnumerable<KeyValuePair<string, Tensor>> stateDict, BertTextTokenizer tokenizer)
+    public static void WriteModel(ModelWriter writer, string entryName, BertConfig config, IEnumerable<KeyValuePair<string, Tensor>> stateDict, ITextTokenizer tokenizer)
     {
         string scratch = Directory.CreateTempSubdirectory("mlnettuning-save-").FullName;
         try

@@ -15,12 +15,16 @@ namespace MLNetTuning.Models;
 // are given with [ComponentName]; TorchSharp's RegisterComponents uses them as state-dict keys.
 
 /// <summary>
-/// A Hugging Face BERT <c>config.json</c>: the sizes, activations and dropouts of one checkpoint, plus its labels.
+/// A Hugging Face BERT <c>config.json</c>: the sizes, activations and dropouts of one checkpoint, plus its labels. The other
+/// families of BERT-style encoders (RoBERTa, DistilBERT) derive from it, so that the loop, the heads and the exporter read
+/// one shape of config; each family file says how its own keys map onto it.
 /// </summary>
 /// <remarks>Keys not modelled here (for example <c>transformers_version</c>) are kept and written back unchanged.</remarks>
-internal sealed class BertConfig
+internal class BertConfig : PretrainedConfig
 {
     private static readonly string[] SupportedActivations = ["gelu", "gelu_new", "gelu_pytorch_tanh", "relu"];
+
+    public override string ModelType => "bert";
 
     public int VocabSize { get; set; }
     public int HiddenSize { get; set; }
@@ -33,30 +37,34 @@ internal sealed class BertConfig
     /// <summary>Hugging Face's <c>classifier_dropout</c>; null means "use <see cref="HiddenDropoutProb"/>".</summary>
     public double? ClassifierDropout { get; set; }
     public int MaxPositionEmbeddings { get; set; } = 512;
+    /// <summary>Token types (segments) the embeddings know; 0 for a family without token-type embeddings (DistilBERT).</summary>
     public int TypeVocabSize { get; set; } = 2;
     public double LayerNormEps { get; set; } = 1e-12;
     public int PadTokenId { get; set; }
     public double InitializerRange { get; set; } = 0.02;
-    /// <summary>regression, single_label_classification or multi_label_classification; null lets the head decide.</summary>
-    public string? ProblemType { get; set; }
-    /// <summary>Class names by class index. Its count is the number of labels.</summary>
-    public IReadOnlyList<string> Labels { get; set; } = ["LABEL_0", "LABEL_1"];
     public string PositionEmbeddingType { get; set; } = "absolute";
-    public IReadOnlyList<string> Architectures { get; set; } = [];
 
-    private JsonObject _extra = new();
-
-    public int NumLabels => Labels.Count;
     public int HeadDim => HiddenSize / NumAttentionHeads;
 
-    public BertConfig Clone()
-    {
-        var copy = (BertConfig)MemberwiseClone();
-        copy._extra = (JsonObject)_extra.DeepClone();
-        return copy;
-    }
+    /// <summary>Dropout before the question-answering head: none in BERT and RoBERTa.</summary>
+    public virtual double QuestionAnsweringDropout => 0;
 
-    /// <summary>Reads and validates a Hugging Face <c>config.json</c>.</summary>
+    /// <summary>
+    /// [B, T] input ids → [B, T] position ids. BERT counts 0..T-1 in every row; computed, not a buffer, so `position_ids`
+    /// in old checkpoints is just tolerated.
+    /// </summary>
+    /// <summary>Dropout before the token-classification head: <c>classifier_dropout</c>, else the hidden dropout.</summary>
+    public virtual double TokenClassifierDropout => ClassifierDropout ?? HiddenDropoutProb;
+
+    /// <summary>The longest input the position table takes (RoBERTa spends rows on padding).</summary>
+    public virtual int MaxTokens => MaxPositionEmbeddings;
+
+    public virtual Tensor PositionIds(Tensor inputIds) =>
+        arange(inputIds.shape[1], dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0);
+
+    public BertConfig Clone() => (BertConfig)CloneBase();
+
+    /// <summary>Reads and validates a Hugging Face <c>config.json</c> of any registered family (<see cref="ModelFamilies"/>).</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="InvalidDataException">A required key is missing, or a value is invalid or unsupported.</exception>
     public static BertConfig FromFile(string path)
@@ -75,77 +83,38 @@ internal sealed class BertConfig
         }
     }
 
+    /// <summary>Reads a parsed config.json: its <c>model_type</c> (BERT when absent) picks the family, which reads the rest.</summary>
     public static BertConfig FromJson(JsonObject json, string source)
     {
-        json = (JsonObject)json.DeepClone();
-        var config = new BertConfig();
-        string modelType = TakeString(json, "model_type", source) ?? "bert";
-        if (modelType != "bert")
-            throw new InvalidDataException($"{source}: model_type is '{modelType}', but only BERT checkpoints (model_type 'bert') are supported.");
-        config.VocabSize = TakeInt(json, "vocab_size", source) ?? throw Missing("vocab_size", source);
-        config.HiddenSize = TakeInt(json, "hidden_size", source) ?? throw Missing("hidden_size", source);
-        config.NumHiddenLayers = TakeInt(json, "num_hidden_layers", source) ?? throw Missing("num_hidden_layers", source);
-        config.NumAttentionHeads = TakeInt(json, "num_attention_heads", source) ?? throw Missing("num_attention_heads", source);
-        config.IntermediateSize = TakeInt(json, "intermediate_size", source) ?? throw Missing("intermediate_size", source);
-        config.HiddenAct = TakeString(json, "hidden_act", source) ?? config.HiddenAct;
-        config.HiddenDropoutProb = TakeDouble(json, "hidden_dropout_prob", source) ?? config.HiddenDropoutProb;
-        config.AttentionProbsDropoutProb = TakeDouble(json, "attention_probs_dropout_prob", source) ?? config.AttentionProbsDropoutProb;
-        config.ClassifierDropout = TakeDouble(json, "classifier_dropout", source);
-        config.MaxPositionEmbeddings = TakeInt(json, "max_position_embeddings", source) ?? config.MaxPositionEmbeddings;
-        config.TypeVocabSize = TakeInt(json, "type_vocab_size", source) ?? config.TypeVocabSize;
-        config.LayerNormEps = TakeDouble(json, "layer_norm_eps", source) ?? config.LayerNormEps;
-        config.PadTokenId = TakeInt(json, "pad_token_id", source) ?? config.PadTokenId;
-        config.InitializerRange = TakeDouble(json, "initializer_range", source) ?? config.InitializerRange;
-        config.ProblemType = TakeString(json, "problem_type", source);
-        config.PositionEmbeddingType = TakeString(json, "position_embedding_type", source) ?? config.PositionEmbeddingType;
-        if (json["architectures"] is JsonArray arch)
-        {
-            config.Architectures = arch.Select(a => a is JsonValue v && TryGet(v, out string? name) && name is not null ? name
-                : throw new InvalidDataException($"{source}: 'architectures' must be a list of class names, but it holds {Describe(a)}.")).ToArray();
-            json.Remove("architectures");
-        }
-        config.Labels = TakeLabels(json, source) ?? config.Labels;
-        json.Remove("num_labels");   // derived from the labels
-        config._extra = json;
-        config.Validate(source);
+        string modelType = json["model_type"] is JsonValue v && TryGet(v, out string? s) && s is not null ? s
+            : json["model_type"] is null ? "bert"
+            : throw new InvalidDataException($"{source}: 'model_type' must be a string, but it is {Describe(json["model_type"])}.");
+        var config = ModelFamilies.Get(modelType, source).NewConfig();
+        config.Read(json, source);
         return config;
     }
 
-    /// <summary>Checks every value; the message names the key, the value and what is allowed.</summary>
-    public void Validate(string source = "config")
+    protected override void ReadFamilyKeys(JsonObject json, string source)
     {
-        void Positive(string key, int value)
-        {
-            if (value <= 0) throw new InvalidDataException($"{source}: {key} must be a positive integer, but it is {value}.");
-        }
-        Positive("vocab_size", VocabSize);
-        Positive("hidden_size", HiddenSize);
-        Positive("num_hidden_layers", NumHiddenLayers);
-        Positive("num_attention_heads", NumAttentionHeads);
-        Positive("intermediate_size", IntermediateSize);
-        Positive("max_position_embeddings", MaxPositionEmbeddings);
-        Positive("type_vocab_size", TypeVocabSize);
-        if (HiddenSize % NumAttentionHeads != 0)
-            throw new InvalidDataException($"{source}: the hidden size ({HiddenSize}) is not a multiple of the number of attention heads ({NumAttentionHeads}).");
-        if (!SupportedActivations.Contains(HiddenAct))
-            throw new InvalidDataException($"{source}: hidden_act '{HiddenAct}' is not supported; use one of {string.Join(", ", SupportedActivations)}.");
-        foreach (var (key, p) in new[] { ("hidden_dropout_prob", HiddenDropoutProb), ("attention_probs_dropout_prob", AttentionProbsDropoutProb), ("classifier_dropout", ClassifierDropout ?? 0) })
-            if (p < 0 || p >= 1 || double.IsNaN(p)) throw new InvalidDataException($"{source}: {key} must be in [0, 1), but it is {p.ToString(CultureInfo.InvariantCulture)}.");
-        if (LayerNormEps <= 0) throw new InvalidDataException($"{source}: layer_norm_eps must be positive, but it is {LayerNormEps}.");
-        if (PadTokenId < 0 || PadTokenId >= VocabSize) throw new InvalidDataException($"{source}: pad_token_id {PadTokenId} is outside the vocabulary [0, {VocabSize}).");
-        if (PositionEmbeddingType != "absolute")
-            throw new InvalidDataException($"{source}: position_embedding_type '{PositionEmbeddingType}' is not supported; only 'absolute' is.");
-        if (ProblemType is not (null or "regression" or "single_label_classification" or "multi_label_classification"))
-            throw new InvalidDataException($"{source}: problem_type '{ProblemType}' is not one of regression, single_label_classification, multi_label_classification.");
-        if (Labels.Count == 0) throw new InvalidDataException($"{source}: id2label is empty; a head needs at least one label.");
+        VocabSize = TakeInt(json, "vocab_size", source) ?? throw Missing("vocab_size", source);
+        HiddenSize = TakeInt(json, "hidden_size", source) ?? throw Missing("hidden_size", source);
+        NumHiddenLayers = TakeInt(json, "num_hidden_layers", source) ?? throw Missing("num_hidden_layers", source);
+        NumAttentionHeads = TakeInt(json, "num_attention_heads", source) ?? throw Missing("num_attention_heads", source);
+        IntermediateSize = TakeInt(json, "intermediate_size", source) ?? throw Missing("intermediate_size", source);
+        HiddenAct = TakeString(json, "hidden_act", source) ?? HiddenAct;
+        HiddenDropoutProb = TakeDouble(json, "hidden_dropout_prob", source) ?? HiddenDropoutProb;
+        AttentionProbsDropoutProb = TakeDouble(json, "attention_probs_dropout_prob", source) ?? AttentionProbsDropoutProb;
+        ClassifierDropout = TakeDouble(json, "classifier_dropout", source);
+        MaxPositionEmbeddings = TakeInt(json, "max_position_embeddings", source) ?? MaxPositionEmbeddings;
+        TypeVocabSize = TakeInt(json, "type_vocab_size", source) ?? TypeVocabSize;
+        LayerNormEps = TakeDouble(json, "layer_norm_eps", source) ?? LayerNormEps;
+        PadTokenId = TakeInt(json, "pad_token_id", source) ?? PadTokenId;
+        InitializerRange = TakeDouble(json, "initializer_range", source) ?? InitializerRange;
+        PositionEmbeddingType = TakeString(json, "position_embedding_type", source) ?? PositionEmbeddingType;
     }
 
-    /// <summary>Writes the config with Hugging Face's key names, so that <c>AutoConfig.from_pretrained</c> reads it.</summary>
-    public JsonObject ToJson()
+    protected override void WriteFamilyKeys(JsonObject json)
     {
-        var json = (JsonObject)_extra.DeepClone();
-        json["model_type"] = "bert";
-        if (Architectures.Count > 0) json["architectures"] = new JsonArray(Architectures.Select(a => (JsonNode?)a).ToArray());
         json["vocab_size"] = VocabSize;
         json["hidden_size"] = HiddenSize;
         json["num_hidden_layers"] = NumHiddenLayers;
@@ -161,104 +130,41 @@ internal sealed class BertConfig
         json["pad_token_id"] = PadTokenId;
         json["initializer_range"] = InitializerRange;
         json["position_embedding_type"] = PositionEmbeddingType;
-        if (ProblemType is not null) json["problem_type"] = ProblemType;
-        var id2label = new JsonObject();
-        var label2id = new JsonObject();
-        for (int i = 0; i < Labels.Count; i++)
+    }
+
+    /// <summary>Checks every value; the message names the key, the value and what is allowed.</summary>
+    public override void Validate(string source = "config")
+    {
+        void Positive(string key, int value)
         {
-            id2label[i.ToString(CultureInfo.InvariantCulture)] = Labels[i];
-            label2id[Labels[i]] = i;
+            if (value <= 0) throw new InvalidDataException($"{source}: {key} must be a positive integer, but it is {value}.");
         }
-        json["id2label"] = id2label;
-        json["label2id"] = label2id;
-        return json;
+        Positive(Key("vocab_size"), VocabSize);
+        Positive(Key("hidden_size"), HiddenSize);
+        Positive(Key("num_hidden_layers"), NumHiddenLayers);
+        Positive(Key("num_attention_heads"), NumAttentionHeads);
+        Positive(Key("intermediate_size"), IntermediateSize);
+        Positive(Key("max_position_embeddings"), MaxPositionEmbeddings);
+        if (TypeVocabSize < 0 || (TypeVocabSize == 0 && ModelFamilies.Get(ModelType, source).HasTokenTypes))
+            throw new InvalidDataException($"{source}: type_vocab_size must be a positive integer, but it is {TypeVocabSize}.");
+        if (HiddenSize % NumAttentionHeads != 0)
+            throw new InvalidDataException($"{source}: the hidden size ({HiddenSize}) is not a multiple of the number of attention heads ({NumAttentionHeads}); see {Key("hidden_size")} and {Key("num_attention_heads")}.");
+        if (!SupportedActivations.Contains(HiddenAct))
+            throw new InvalidDataException($"{source}: {Key("hidden_act")} '{HiddenAct}' is not supported; use one of {string.Join(", ", SupportedActivations)}.");
+        foreach (var (key, p) in new[] { (Key("hidden_dropout_prob"), HiddenDropoutProb), (Key("attention_probs_dropout_prob"), AttentionProbsDropoutProb), (Key("classifier_dropout"), ClassifierDropout ?? 0) })
+            if (p < 0 || p >= 1 || double.IsNaN(p)) throw new InvalidDataException($"{source}: {key} must be in [0, 1), but it is {p.ToString(CultureInfo.InvariantCulture)}.");
+        if (LayerNormEps <= 0) throw new InvalidDataException($"{source}: layer_norm_eps must be positive, but it is {LayerNormEps}.");
+        if (PadTokenId < 0 || PadTokenId >= VocabSize) throw new InvalidDataException($"{source}: pad_token_id {PadTokenId} is outside the vocabulary [0, {VocabSize}).");
+        if (PositionEmbeddingType != "absolute")
+            throw new InvalidDataException($"{source}: position_embedding_type '{PositionEmbeddingType}' is not supported; only 'absolute' is.");
+        base.Validate(source);
     }
 
-    public string ToJsonString() => ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    /// <summary>The family's name for one of BERT's config keys, so that a message names the key the user's file has.</summary>
+    protected virtual string Key(string bertKey) => bertKey;
 
-    private static InvalidDataException Missing(string key, string source) =>
-        new($"{source}: the required key '{key}' is missing. A BERT config.json must give vocab_size, hidden_size, num_hidden_layers, num_attention_heads and intermediate_size.");
-
-    private static int? TakeInt(JsonObject json, string key, string source)
-    {
-        var node = Take(json, key);
-        if (node is null) return null;
-        if (node is JsonValue v && TryGet(v, out int i)) return i;
-        if (node is JsonValue d && TryGet(d, out double x) && x == Math.Floor(x) && Math.Abs(x) < int.MaxValue) return (int)x;
-        throw new InvalidDataException($"{source}: '{key}' must be an integer, but it is {Describe(node)}.");
-    }
-
-    private static double? TakeDouble(JsonObject json, string key, string source)
-    {
-        var node = Take(json, key);
-        if (node is null) return null;
-        if (node is JsonValue v && TryGet(v, out double d)) return d;
-        throw new InvalidDataException($"{source}: '{key}' must be a number, but it is {Describe(node)}.");
-    }
-
-    private static string? TakeString(JsonObject json, string key, string source)
-    {
-        var node = Take(json, key);
-        if (node is null) return null;
-        if (node is JsonValue v && TryGet(v, out string? s)) return s;
-        throw new InvalidDataException($"{source}: '{key}' must be a string, but it is {Describe(node)}.");
-    }
-
-    /// <summary>TryGetValue that answers false instead of throwing InvalidOperationException for a string that is no
-    /// .NET string (an escaped lone surrogate), so that the caller's error names the field.</summary>
-    private static bool TryGet<T>(JsonValue value, out T result)
-    {
-        try { return value.TryGetValue(out result!); }
-        catch (InvalidOperationException) { result = default!; return false; }
-    }
-
-    private static string Describe(JsonNode? node)
-    {
-        if (node is null) return "null";
-        try { string json = node.ToJsonString(); return json.Length > 80 ? json[..80] + "…" : json; }
-        catch (InvalidOperationException) { return "a string that is not valid Unicode"; }
-    }
-
-    private static JsonNode? Take(JsonObject json, string key)
-    {
-        if (!json.TryGetPropertyValue(key, out var node)) return null;
-        json.Remove(key);
-        return node;
-    }
-
-    private static string[]? TakeLabels(JsonObject json, string source)
-    {
-        var id2label = Take(json, "id2label");
-        Take(json, "label2id");   // redundant with id2label; rewritten from it on save
-        int? numLabels = json["num_labels"] switch
-        {
-            null => null,
-            JsonValue n when TryGet(n, out int k) => k,
-            var other => throw new InvalidDataException($"{source}: 'num_labels' must be an integer, but it is {Describe(other)}."),
-        };
-        // The head is allocated from this count: a hostile num_labels (2,000,000,000) must not become an array of names.
-        if (numLabels is int declared && (declared < 0 || declared > IO.FileLimits.MaxLabels))
-            throw new InvalidDataException($"{source}: num_labels is {declared}; expected between 1 and {IO.FileLimits.MaxLabels:N0}.");
-        if (id2label is not null and not JsonObject)
-            throw new InvalidDataException($"{source}: 'id2label' must be an object of class index → name, but it is {Describe(id2label)}.");
-        if (id2label is not JsonObject map)
-            return numLabels is int count and > 0 ? Enumerable.Range(0, count).Select(i => $"LABEL_{i}").ToArray() : null;
-        if (map.Count > IO.FileLimits.MaxLabels)
-            throw new InvalidDataException($"{source}: id2label has {map.Count:N0} entries; at most {IO.FileLimits.MaxLabels:N0} are supported.");
-        var labels = new string[map.Count];
-        foreach (var (key, value) in map)
-        {
-            // Canonical indices only: "00" would otherwise parse as 0 and silently replace label 0.
-            if (!int.TryParse(key, NumberStyles.None, CultureInfo.InvariantCulture, out int id) || id >= labels.Length
-                || key != id.ToString(CultureInfo.InvariantCulture))
-                throw new InvalidDataException($"{source}: id2label has the key '{key}'; keys must be the class indices 0..{labels.Length - 1}, each written once as a plain number.");
-            if (labels[id] is not null)
-                throw new InvalidDataException($"{source}: id2label gives class {id} twice.");
-            labels[id] = value is JsonValue v && TryGet(v, out string? name) && name is not null ? name
-                : throw new InvalidDataException($"{source}: id2label[\"{key}\"] must be a class name string, but it is {Describe(value)}.");
-        }
-        return labels;
-    }
+    private InvalidDataException Missing(string key, string source) =>
+        new($"{source}: the required key '{key}' is missing. A {ModelType} config.json must give {string.Join(", ", new[] { "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size" }.Select(Key))}.");
 }
 
 /// <summary>Word, position and token-type embeddings, summed, then LayerNorm and dropout.</summary>
@@ -270,11 +176,13 @@ internal sealed class BertEmbeddings : nn.Module<Tensor, Tensor, Tensor>
     // "LayerNorm" is not camel-cased, to match the original TensorFlow variable name that checkpoints keep.
     [ComponentName(Name = "LayerNorm")] private readonly LayerNorm _layerNorm;
     private readonly double _dropout;
+    private readonly BertConfig _config;
 
     public Embedding WordEmbeddings => _wordEmbeddings;
 
     public BertEmbeddings(BertConfig config, Device? device = null) : base("BertEmbeddings")
     {
+        _config = config;
         _wordEmbeddings = nn.Embedding(config.VocabSize, config.HiddenSize, padding_idx: config.PadTokenId, device: device);
         _positionEmbeddings = nn.Embedding(config.MaxPositionEmbeddings, config.HiddenSize, device: device);
         _tokenTypeEmbeddings = nn.Embedding(config.TypeVocabSize, config.HiddenSize, device: device);
@@ -287,9 +195,8 @@ internal sealed class BertEmbeddings : nn.Module<Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor inputIds, Tensor tokenTypeIds)
     {
         using var scope = NewDisposeScope();
-        long length = inputIds.shape[1];
-        // Positions are 0..T-1 for every row; computed, not a buffer, so `position_ids` in old checkpoints is just tolerated.
-        var positions = arange(length, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0);
+        // The family's rule: 0..T-1 for BERT, counted from padding_idx + 1 over real tokens for RoBERTa.
+        var positions = _config.PositionIds(inputIds);
         var sum = _wordEmbeddings.forward(inputIds) + _positionEmbeddings.forward(positions) + _tokenTypeEmbeddings.forward(tokenTypeIds);
         return FastDropout.Apply(_layerNorm.forward(sum), _dropout, training).MoveToOuterDisposeScope();
     }
@@ -414,16 +321,7 @@ internal sealed class BertIntermediate : nn.Module<Tensor, Tensor>, ILowPrecisio
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        var x = LinearKernel.Apply(_dense, hidden, ComputeType);
-        var y = _activation switch
-        {
-            "gelu" => F.gelu(x),
-            // gelu_new and gelu_pytorch_tanh are both the tanh approximation.
-            "gelu_new" or "gelu_pytorch_tanh" => F.gelu(x, GELU.Approximate.tanh),
-            "relu" => F.relu(x),
-            _ => throw new InvalidOperationException($"hidden_act '{_activation}' is not supported."),
-        };
-        return y.MoveToOuterDisposeScope();
+        return Activations.Apply(_activation, LinearKernel.Apply(_dense, hidden, ComputeType)).MoveToOuterDisposeScope();
     }
 }
 
@@ -489,73 +387,41 @@ internal sealed class BertPooler : nn.Module<Tensor, Tensor>
     }
 }
 
-/// <summary>The bare encoder (Hugging Face's <c>BertModel</c>): embeddings, encoder and an optional pooler.</summary>
-internal sealed class BertModel : nn.Module
+/// <summary>The bare encoder (Hugging Face's <c>BertModel</c>, and <c>RobertaModel</c>, whose keys are the same): embeddings, encoder and an optional pooler.</summary>
+internal sealed class BertModel : EncoderModel
 {
     [ComponentName(Name = "embeddings")] private readonly BertEmbeddings _embeddings;
     [ComponentName(Name = "encoder")] private readonly BertEncoder _encoder;
     [ComponentName(Name = "pooler")] private readonly BertPooler? _pooler;
 
-    public BertModel(BertConfig config, bool addPoolingLayer = true, Device? device = null) : base("BertModel")
+    public BertModel(BertConfig config, bool addPoolingLayer = true, Device? device = null) : base("BertModel", config)
     {
-        config.Validate();
-        Config = config;
         _embeddings = new BertEmbeddings(config, device);
         _encoder = new BertEncoder(config, device);
         _pooler = addPoolingLayer ? new BertPooler(config, device) : null;
         RegisterComponents();
     }
 
-    public BertConfig Config { get; }
     public BertEmbeddings Embeddings => _embeddings;
-
-    /// <summary>The type of the encoder's matrix products (bfloat16 for mixed precision); the weights stay float32.</summary>
-    public NumericPrecision Precision
-    {
-        get => _precision;
-        set
-        {
-            _precision = value;
-            ScalarType? computeType = value == NumericPrecision.Bf16 ? ScalarType.BFloat16 : null;
-            foreach (var (_, module) in named_modules())
-                if (module is ILowPrecisionCompute lowPrecision) lowPrecision.ComputeType = computeType;
-        }
-    }
-    private NumericPrecision _precision;
     public BertEncoder Encoder => _encoder;
     public BertPooler? Pooler => _pooler;
+    public override nn.Module EmbeddingModule => _embeddings;
+    public override Embedding WordEmbeddings => _embeddings.WordEmbeddings;
+    public override IReadOnlyList<nn.Module> Layers => _encoder.Layers;
+    public override nn.Module? PoolerModule => _pooler;
 
     /// <summary>
     /// [B, T] ids, mask (1 = real token) and token types → last hidden state [B, T, H] and pooled output [B, H]
     /// (null without a pooler).
     /// </summary>
-    public (Tensor LastHidden, Tensor? Pooled) Forward(Tensor inputIds, Tensor attentionMask, Tensor? tokenTypeIds = null)
+    public override (Tensor LastHidden, Tensor? Pooled) Forward(Tensor inputIds, Tensor attentionMask, Tensor? tokenTypeIds = null)
     {
         using var scope = NewDisposeScope();
         tokenTypeIds ??= zeros_like(inputIds);
         var hidden = _embeddings.forward(inputIds, tokenTypeIds);
-        var maskType = _precision == NumericPrecision.Bf16 ? ScalarType.BFloat16 : hidden.dtype;
-        var last = _encoder.forward(hidden, AdditiveMask(attentionMask, maskType));
+        var last = _encoder.forward(hidden, AdditiveMask(attentionMask, MaskType(hidden)));
         var pooled = _pooler?.forward(last);
         return (last.MoveToOuterDisposeScope(), pooled?.MoveToOuterDisposeScope());
-    }
-
-    /// <summary>[B, T] 1/0 mask → [B, 1, 1, T] additive mask: 0 where attended, the dtype's minimum where padded.</summary>
-    internal static Tensor AdditiveMask(Tensor attentionMask, ScalarType dtype)
-    {
-        using var scope = NewDisposeScope();
-        var padded = attentionMask.eq(0).unsqueeze(1).unsqueeze(1);
-        double min = dtype == ScalarType.Float64 ? double.MinValue : dtype == ScalarType.BFloat16 ? -3.38e38 : float.MinValue;
-        return zeros(padded.shape, dtype, attentionMask.device).masked_fill(padded, min).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>Initialises every weight as Hugging Face's <c>_init_weights</c> does, for a model trained from scratch.</summary>
-    public void InitializeWeights()
-    {
-        BertInit.Apply(this, Config.InitializerRange);
-        // The padding row of the word embeddings starts at zero, as nn.Embedding(padding_idx) makes it.
-        using var noGrad = no_grad();
-        _embeddings.WordEmbeddings.weight![Config.PadTokenId].zero_();
     }
 }
 
@@ -587,37 +453,9 @@ internal static class BertInit
     }
 }
 
-/// <summary>How a sequence head turns logits and labels into a loss, as Hugging Face's <c>problem_type</c> chooses.</summary>
-internal enum BertProblemType { Regression, SingleLabelClassification, MultiLabelClassification }
-
-/// <summary>Extra terms of the classification loss, set by the training options.</summary>
-internal sealed record BertLossOptions(float[]? ClassWeights = null, double LabelSmoothing = 0);
-
-/// <summary>
-/// What the loop, the scorer and the exporter need of a BERT with a task head: the encoder, the linear head (Hugging Face
-/// names both <c>bert</c> and <c>classifier</c> in every head model) and a forward pass from ids to logits.
-/// </summary>
-internal abstract class BertTaskModel(string name) : nn.Module(name)
-{
-    public virtual BertConfig Config => Bert.Config;
-    public abstract BertModel Bert { get; }
-    public abstract Linear Classifier { get; }
-
-    /// <summary>Whether the head gives logits for every token ([B, T, K]) rather than one row per text ([B, K]).</summary>
-    public virtual bool PerToken => false;
-
-    /// <summary>The encoder's matrix-product precision; the head and the loss stay float32.</summary>
-    public NumericPrecision Precision { get => Bert.Precision; set => Bert.Precision = value; }
-
-    /// <summary>[B, T] ids, mask and token types → logits ([B, NumLabels] per text, or [B, T, NumLabels] per token).</summary>
-    public abstract Tensor Forward(Tensor inputIds, Tensor attentionMask, Tensor? tokenTypeIds = null);
-
-    /// <summary>The head's loss for <paramref name="logits"/> and the labels the task collates.</summary>
-    public abstract Tensor Loss(Tensor logits, Tensor labels, BertLossOptions? options = null);
-}
 
 /// <summary>Hugging Face's <c>BertForSequenceClassification</c>: the pooled output, dropout and a linear classifier.</summary>
-internal sealed class BertForSequenceClassification : BertTaskModel
+internal sealed class BertForSequenceClassification : SequenceClassifierModel
 {
     [ComponentName(Name = "bert")] private readonly BertModel _bert;
     private readonly double _dropout;
@@ -634,7 +472,7 @@ internal sealed class BertForSequenceClassification : BertTaskModel
     }
 
     public override BertConfig Config => _bert.Config;
-    public override BertModel Bert => _bert;
+    public override EncoderModel Bert => _bert;
     public override Linear Classifier => _classifier;
 
     /// <summary>[B, T] ids, mask and token types → logits [B, NumLabels].</summary>
@@ -644,150 +482,14 @@ internal sealed class BertForSequenceClassification : BertTaskModel
         var (_, pooled) = _bert.Forward(inputIds, attentionMask, tokenTypeIds);
         return _classifier.forward(FastDropout.Apply(pooled!, _dropout, training)).MoveToOuterDisposeScope();
     }
-
-    /// <summary>Hugging Face's rule when <c>problem_type</c> is unset: one label is regression, integer labels single-label.</summary>
-    public BertProblemType ProblemType(ScalarType labelType) => Config.ProblemType switch
-    {
-        "regression" => BertProblemType.Regression,
-        "single_label_classification" => BertProblemType.SingleLabelClassification,
-        "multi_label_classification" => BertProblemType.MultiLabelClassification,
-        _ when Config.NumLabels == 1 => BertProblemType.Regression,
-        _ when labelType is ScalarType.Int64 or ScalarType.Int32 => BertProblemType.SingleLabelClassification,
-        _ => BertProblemType.MultiLabelClassification,
-    };
-
-    /// <summary>The loss for <paramref name="logits"/> [B, K] and labels: class indices [B], targets [B] or [B, K], or multi-hot [B, K].</summary>
-    public override Tensor Loss(Tensor logits, Tensor labels, BertLossOptions? options = null)
-    {
-        using var scope = NewDisposeScope();
-        options ??= new BertLossOptions();
-        Tensor loss;
-        switch (ProblemType(labels.dtype))
-        {
-            case BertProblemType.Regression:
-                loss = F.mse_loss(Config.NumLabels == 1 ? logits.squeeze(-1) : logits, labels.to_type(logits.dtype));
-                break;
-            case BertProblemType.SingleLabelClassification:
-                using (var weight = options.ClassWeights is null ? null : tensor(options.ClassWeights, device: logits.device).to_type(logits.dtype))
-                    loss = F.cross_entropy(logits, labels.to_type(ScalarType.Int64), weight, label_smoothing: options.LabelSmoothing);
-                break;
-            default:
-                loss = F.binary_cross_entropy_with_logits(logits, labels.to_type(logits.dtype));
-                break;
-        }
-        return loss.MoveToOuterDisposeScope();
-    }
 }
 
-/// <summary>Hugging Face's <c>BertForTokenClassification</c>: per-token logits over the hidden states (no pooler).</summary>
-internal sealed class BertForTokenClassification : BertTaskModel
-{
-    /// <summary>The label that marks a token to ignore in the loss (padding, special tokens, word continuations).</summary>
-    public const long IgnoreIndex = -100;
-
-    [ComponentName(Name = "bert")] private readonly BertModel _bert;
-    private readonly double _dropout;
-    [ComponentName(Name = "classifier")] private readonly Linear _classifier;
-
-    public BertForTokenClassification(BertConfig config, Device? device = null) : base("BertForTokenClassification")
-    {
-        _bert = new BertModel(config, addPoolingLayer: false, device);
-        _dropout = config.ClassifierDropout ?? config.HiddenDropoutProb;
-        _classifier = nn.Linear(config.HiddenSize, config.NumLabels, device: device);
-        RegisterComponents();
-        BertInit.Apply(_classifier, config.InitializerRange);
-    }
-
-    public override BertConfig Config => _bert.Config;
-    public override BertModel Bert => _bert;
-    public override Linear Classifier => _classifier;
-    public override bool PerToken => true;
-
-    /// <summary>[B, T] ids, mask and token types → logits [B, T, NumLabels].</summary>
-    public override Tensor Forward(Tensor inputIds, Tensor attentionMask, Tensor? tokenTypeIds = null)
-    {
-        using var scope = NewDisposeScope();
-        var (last, _) = _bert.Forward(inputIds, attentionMask, tokenTypeIds);
-        return _classifier.forward(FastDropout.Apply(last, _dropout, training)).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>Cross-entropy over every token whose label is not <see cref="IgnoreIndex"/>.</summary>
-    public override Tensor Loss(Tensor logits, Tensor labels, BertLossOptions? options = null)
-    {
-        using var scope = NewDisposeScope();
-        options ??= new BertLossOptions();
-        using var weight = options.ClassWeights is null ? null : tensor(options.ClassWeights, device: logits.device).to_type(logits.dtype);
-        // [B, T, K] -> [B*T, K] and [B, T] -> [B*T]
-        return F.cross_entropy(logits.reshape(-1, Config.NumLabels), labels.reshape(-1).to_type(ScalarType.Int64), weight,
-            ignore_index: IgnoreIndex, label_smoothing: options.LabelSmoothing).MoveToOuterDisposeScope();
-    }
-}
-
-/// <summary>
-/// Hugging Face's <c>BertForQuestionAnswering</c>: a linear <c>qa_outputs</c> over every hidden state (no pooler, no dropout)
-/// giving each token a start and an end logit, [B, T, 2].
-/// </summary>
-internal sealed class BertForQuestionAnswering : BertTaskModel
-{
-    [ComponentName(Name = "bert")] private readonly BertModel _bert;
-    // Hugging Face names the span head qa_outputs, not classifier; checkpoints and exports need that key.
-    [ComponentName(Name = "qa_outputs")] private readonly Linear _qaOutputs;
-
-    public BertForQuestionAnswering(BertConfig config, Device? device = null) : base("BertForQuestionAnswering")
-    {
-        if (config.NumLabels != 2)
-            throw new ArgumentException($"BertForQuestionAnswering needs 2 labels (start and end), but the config has {config.NumLabels}.", nameof(config));
-        _bert = new BertModel(config, addPoolingLayer: false, device);
-        _qaOutputs = nn.Linear(config.HiddenSize, 2, device: device);
-        RegisterComponents();
-        BertInit.Apply(_qaOutputs, config.InitializerRange);
-    }
-
-    public override BertModel Bert => _bert;
-    public override Linear Classifier => _qaOutputs;
-    public override bool PerToken => true;
-
-    /// <summary>[B, T] ids, mask and token types → logits [B, T, 2]: the start logit, then the end logit, of each token.</summary>
-    public override Tensor Forward(Tensor inputIds, Tensor attentionMask, Tensor? tokenTypeIds = null)
-    {
-        using var scope = NewDisposeScope();
-        var (last, _) = _bert.Forward(inputIds, attentionMask, tokenTypeIds);
-        return _qaOutputs.forward(last).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>The mean of the start and the end cross-entropies; <paramref name="labels"/> is [B, 2] (start, end positions).</summary>
-    public override Tensor Loss(Tensor logits, Tensor labels, BertLossOptions? options = null)
-    {
-        using var scope = NewDisposeScope();
-        var positions = labels.to_type(ScalarType.Int64);
-        // [B, T, 2] -> [B, T] twice
-        var start = F.cross_entropy(logits.select(2, 0), positions.select(1, 0));
-        var end = F.cross_entropy(logits.select(2, 1), positions.select(1, 1));
-        return ((start + end) / 2).MoveToOuterDisposeScope();
-    }
-}
-
-/// <summary>How checkpoint keys of the BERT family map onto our modules.</summary>
+/// <summary>How checkpoint keys of the BERT family map onto our modules (kept for callers that know they hold a BERT).</summary>
 internal static class BertCheckpointKeys
 {
-    /// <summary>
-    /// Maps a checkpoint key onto a module whose keys start with <paramref name="targetPrefix"/> ("bert." for a head model,
-    /// "" for the bare encoder). Accepts keys with or without the <c>bert.</c> prefix and TensorFlow's LayerNorm
-    /// <c>gamma</c>/<c>beta</c>; returns null for <c>position_ids</c>, a buffer we compute instead of storing.
-    /// </summary>
-    public static string? Map(string key, string targetPrefix)
-    {
-        if (key.EndsWith("embeddings.position_ids", StringComparison.Ordinal)) return null;
-        if (key.EndsWith(".gamma", StringComparison.Ordinal)) key = key[..^".gamma".Length] + ".weight";
-        else if (key.EndsWith(".beta", StringComparison.Ordinal)) key = key[..^".beta".Length] + ".bias";
-        bool encoderKey = key.StartsWith("embeddings.", StringComparison.Ordinal) || key.StartsWith("encoder.", StringComparison.Ordinal) || key.StartsWith("pooler.", StringComparison.Ordinal);
-        if (key.StartsWith("bert.", StringComparison.Ordinal))
-            return targetPrefix == "bert." ? key : key["bert.".Length..];
-        return encoderKey ? targetPrefix + key : key;
-    }
+    /// <inheritdoc cref="ModelFamily.MapKey"/>
+    public static string? Map(string key, string targetPrefix) => ModelFamilies.Get("bert", "BertCheckpointKeys").MapKey(key, targetPrefix);
 
-    /// <summary>Pretraining heads (<c>cls.*</c>) and another task's head, which a new fine-tuning run replaces by design.</summary>
-    public static bool IsReplacedHead(string checkpointKey) =>
-        checkpointKey.StartsWith("cls.", StringComparison.Ordinal) || checkpointKey.StartsWith("classifier.", StringComparison.Ordinal)
-        || checkpointKey.StartsWith("qa_outputs.", StringComparison.Ordinal);
+    /// <inheritdoc cref="ModelFamily.IsReplacedHead"/>
+    public static bool IsReplacedHead(string checkpointKey) => ModelFamily.IsReplacedHead(checkpointKey);
 }

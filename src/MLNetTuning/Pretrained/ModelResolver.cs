@@ -6,11 +6,11 @@ using static TorchSharp.torch;
 namespace MLNetTuning.Pretrained;
 
 /// <summary>A pretrained checkpoint in memory: its config, Hugging Face-named weights and tokenizer.</summary>
-internal sealed class PretrainedBert(BertConfig config, Dictionary<string, Tensor> weights, BertTextTokenizer tokenizer, string source) : IDisposable
+internal sealed class PretrainedBert(BertConfig config, Dictionary<string, Tensor> weights, ITextTokenizer tokenizer, string source) : IDisposable
 {
     public BertConfig Config { get; } = config;
     public IReadOnlyDictionary<string, Tensor> Weights { get; } = weights;
-    public BertTextTokenizer Tokenizer { get; } = tokenizer;
+    public ITextTokenizer Tokenizer { get; } = tokenizer;
     /// <summary>Where it came from (a folder or an embedded name), for messages.</summary>
     public string Source { get; } = source;
 
@@ -21,20 +21,38 @@ internal sealed class PretrainedBert(BertConfig config, Dictionary<string, Tenso
     /// <param name="encoder">The encoder to fill.</param>
     /// <param name="ignorePooler">Leave out the checkpoint's pooler, for an encoder built without one (embeddings).</param>
     /// <remarks>A checkpoint exported without a pooler (snowflake-arctic-embed-xs) leaves the pooler as Hugging Face initialises a new one.</remarks>
-    public void LoadEncoderInto(BertModel encoder, bool ignorePooler = false)
+    public void LoadEncoderInto(EncoderModel encoder, bool ignorePooler = false)
     {
-        bool hasPooler = Weights.Keys.Any(k => BertCheckpointKeys.Map(k, "") is { } m && m.StartsWith("pooler.", StringComparison.Ordinal));
+        var family = ModelFamilies.Of(Config);
+        bool hasPooler = Weights.Keys.Any(k => family.MapKey(k, "") is { } m && m.StartsWith("pooler.", StringComparison.Ordinal));
         StrictLoad.LoadInto(encoder, Weights, Source, mapKey: key =>
-                BertCheckpointKeys.IsReplacedHead(key) ? null
-                : BertCheckpointKeys.Map(key, "") is { } mapped && !(ignorePooler && mapped.StartsWith("pooler.", StringComparison.Ordinal)) ? mapped
+                ModelFamily.IsReplacedHead(key) ? null
+                : family.MapKey(key, "") is { } mapped && !(ignorePooler && mapped.StartsWith("pooler.", StringComparison.Ordinal)) ? mapped
                 : null,
             isIgnorableMissing: key => !hasPooler && key.StartsWith("pooler.", StringComparison.Ordinal));
-        if (!hasPooler && encoder.Pooler is { } pooler) BertInit.Apply(pooler, Config.InitializerRange);
+        if (!hasPooler && encoder.PoolerModule is { } pooler) BertInit.Apply(pooler, Config.InitializerRange);
     }
 
-    /// <summary>Loads a whole sequence-classification checkpoint (encoder and head) strictly, for a model we fine-tuned before.</summary>
-    public void LoadTaskModelInto(BertTaskModel model) =>
-        StrictLoad.LoadInto(model, Weights, Source, mapKey: key => BertCheckpointKeys.Map(key, "bert."));
+    /// <summary>
+    /// The one way to build a pretrained bare encoder (Hugging Face's <c>AutoModel.from_pretrained</c>): the family's
+    /// encoder for this checkpoint's <c>model_type</c>, its weights loaded strictly.
+    /// </summary>
+    /// <param name="addPoolingLayer">Build the pooler (BERT and RoBERTa; DistilBERT has none).</param>
+    /// <param name="device">Where to build it; null for the CPU.</param>
+    public EncoderModel LoadEncoder(bool addPoolingLayer = false, Device? device = null)
+    {
+        var encoder = ModelFamilies.Of(Config).CreateEncoder(Config, addPoolingLayer, device);
+        try { LoadEncoderInto(encoder, ignorePooler: !addPoolingLayer); }
+        catch { encoder.Dispose(); throw; }
+        return encoder;
+    }
+
+    /// <summary>Loads a whole task checkpoint (encoder and head) strictly, for a model we fine-tuned before.</summary>
+    public void LoadTaskModelInto(BertTaskModel model)
+    {
+        var family = ModelFamilies.Of(Config);
+        StrictLoad.LoadInto(model, Weights, Source, mapKey: key => family.MapKey(key, family.Prefix + "."));
+    }
 
     /// <summary>
     /// Frees the checkpoint's tensors once they are copied into a model, so that training does not hold the weights twice;

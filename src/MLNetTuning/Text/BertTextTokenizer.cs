@@ -15,7 +15,7 @@ namespace MLNetTuning.Text;
 /// Special tokens typed in the text (exact case, e.g. "[SEP]") are kept as special tokens, as Hugging Face does.
 /// Instances are immutable and safe to share between threads.
 /// </remarks>
-internal sealed partial class BertTextTokenizer
+internal sealed partial class BertTextTokenizer : ITextTokenizer
 {
     private readonly BertTokenizer _wordPiece;
     private readonly string?[] _vocabulary;
@@ -222,44 +222,17 @@ internal sealed partial class BertTextTokenizer
         }
     }
 
-    /// <summary>
-    /// Pads encoded inputs into one batch: ids with the pad id, attention mask 1 on real tokens and 0 on padding,
-    /// token type ids 0 on padding. The length is the longest input (dynamic padding) or <paramref name="fixedLength"/>.
-    /// </summary>
-    public BatchEncoding Pad(IReadOnlyList<EncodedText> items, int? fixedLength = null)
+    /// <inheritdoc cref="ITextTokenizer.Pad"/>
+    public BatchEncoding Pad(IReadOnlyList<EncodedText> items, int? fixedLength = null) => Padding.Pad(items, PadId, fixedLength);
+
+    /// <summary>[CLS] a [SEP] and [CLS] a [SEP] b [SEP], with token type 1 on b and its [SEP].</summary>
+    public SpecialTokenTemplate Template => _template ??= new([ClsId], [SepId], [SepId], SecondSequenceTypeOne: true);
+    private SpecialTokenTemplate? _template;
+
+    /// <inheritdoc/>
+    public int[] EncodeWord(string word)
     {
-        ArgumentNullException.ThrowIfNull(items);
-        if (items.Count == 0) throw new ArgumentException("Cannot pad an empty batch: pass at least one encoded text.", nameof(items));
-
-        int longest = items.Max(e => e.Length);
-        if (fixedLength is int fixedValue && fixedValue < longest)
-        {
-            int index = items.Select((e, i) => (e, i)).First(x => x.e.Length > fixedValue).i;
-            throw new ArgumentException(
-                $"Item {index} has {items[index].Length} tokens but fixedLength is {fixedValue}. Encode with maxLength <= fixedLength, or pad dynamically.",
-                nameof(fixedLength));
-        }
-
-        int batchSize = items.Count;
-        int length = fixedLength ?? longest;
-        var inputIds = new long[batchSize * length];
-        var attentionMask = new long[batchSize * length];
-        var typeIds = new long[batchSize * length];
-        if (PadId != 0) Array.Fill(inputIds, PadId);
-
-        for (int row = 0; row < batchSize; row++)
-        {
-            EncodedText item = items[row];
-            int rowStart = row * length;
-            for (int t = 0; t < item.Length; t++)
-            {
-                inputIds[rowStart + t] = item.Ids[t];
-                typeIds[rowStart + t] = item.TypeIds[t];
-            }
-
-            attentionMask.AsSpan(rowStart, item.Length).Fill(1);
-        }
-
-        return new BatchEncoding(inputIds, attentionMask, typeIds, batchSize, length);
+        var ids = Encode(word, null, int.MaxValue).Ids;
+        return ids[1..^1];
     }
 }

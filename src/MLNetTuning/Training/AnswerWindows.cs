@@ -38,30 +38,32 @@ internal static class AnswerWindows
     /// <param name="answer">The answer's character start and length in the context (length 0: no answer), or null when scoring.</param>
     /// <param name="maxLength">The model's input length.</param>
     /// <param name="stride">Context tokens that consecutive windows share.</param>
-    public static List<AnswerWindow> Cut(BertTextTokenizer tokenizer, string question, string context, (int Start, int Length)? answer, int maxLength, int stride)
+    public static List<AnswerWindow> Cut(ITextTokenizer tokenizer, string question, string context, (int Start, int Length)? answer, int maxLength, int stride)
     {
+        var template = tokenizer.Template;
         var questionIds = tokenizer.Encode(question, null, int.MaxValue).Ids;
-        int questionLength = Math.Min(questionIds.Length - 2, (maxLength - 3) / 2);
+        int questionLength = Math.Min(questionIds.Length - template.SingleCount, (maxLength - template.PairCount) / 2);
         var encoded = tokenizer.Encode(context, null, int.MaxValue);
         var offsets = encoded.Offsets[1..^1];
         var contextIds = encoded.Ids.AsSpan(1, offsets.Length);
         var span = answer is { Length: > 0 } a ? TokenSpan(offsets, a.Start, a.Start + a.Length) : null;
 
-        int budget = maxLength - 3 - questionLength, contextPosition = questionLength + 2;
+        int budget = maxLength - template.PairCount - questionLength, contextPosition = template.Start.Length + questionLength + template.Separator.Length;
         int step = budget - Math.Clamp(stride, 0, budget / 2);
         var windows = new List<AnswerWindow>();
         for (int first = 0; ; first += step)
         {
             int end = Math.Min(offsets.Length, first + budget);
-            int length = contextPosition + (end - first) + 1;
+            int length = contextPosition + (end - first) + template.End.Length;
             var ids = new int[length];
             var types = new int[length];
-            ids[0] = tokenizer.ClsId;
-            questionIds.AsSpan(1, questionLength).CopyTo(ids.AsSpan(1));
-            ids[questionLength + 1] = tokenizer.SepId;
+            // Start question Separator context End: [CLS] q [SEP] c [SEP] or <s> q </s></s> c </s>.
+            template.Start.CopyTo(ids, 0);
+            questionIds.AsSpan(template.Start.Length, questionLength).CopyTo(ids.AsSpan(template.Start.Length));
+            template.Separator.CopyTo(ids, template.Start.Length + questionLength);
             contextIds[first..end].CopyTo(ids.AsSpan(contextPosition));
-            ids[^1] = tokenizer.SepId;
-            types.AsSpan(contextPosition).Fill(1);
+            template.End.CopyTo(ids, length - template.End.Length);
+            if (template.SecondSequenceTypeOne) types.AsSpan(contextPosition).Fill(1);
             // Hugging Face's run_qa: an answer not wholly inside this window is labelled at [CLS].
             int[] positions = span is var (s, e) && s >= first && e < end ? [contextPosition + s - first, contextPosition + e - first] : [0, 0];
             windows.Add(new AnswerWindow(new TokenizedExample(ids, types, 0, positions), contextPosition, first, end - first, offsets));

@@ -5,14 +5,14 @@ using static TorchSharp.torch;
 namespace MLNetTuning.Training;
 
 /// <summary>Sentence embeddings from a pretrained encoder: pooled last hidden states, optionally L2-normalised.</summary>
-internal sealed class BertEmbedder(BertModel encoder, BertTextTokenizer tokenizer, BertPooling pooling, bool normalize, int maxSequenceLength, int batchSize) : IDisposable
+internal sealed class BertEmbedder(EncoderModel encoder, ITextTokenizer tokenizer, BertPooling pooling, bool normalize, int maxSequenceLength, int batchSize) : IDisposable
 {
     private readonly object _gate = new();
 
     private bool _disposed;
 
-    public BertModel Encoder => _disposed ? throw DisposedModel.Error(nameof(BertEmbeddingsTransformer)) : encoder;
-    public BertTextTokenizer Tokenizer { get; } = tokenizer;
+    public EncoderModel Encoder => _disposed ? throw DisposedModel.Error(nameof(BertEmbeddingsTransformer)) : encoder;
+    public ITextTokenizer Tokenizer { get; } = tokenizer;
     public BertPooling Pooling { get; } = pooling;
     public bool Normalize { get; } = normalize;
     public int MaxSequenceLength { get; } = maxSequenceLength;

@@ -46,7 +46,7 @@ internal static class FineTuneSession
     }
 
     /// <summary>Tokenizes the rows with their labels, and a multi-label row's targets.</summary>
-    private static List<TokenizedExample> Tokenize(Text.BertTextTokenizer tokenizer, TrainingData data, int maxLength)
+    private static List<TokenizedExample> Tokenize(Text.ITextTokenizer tokenizer, TrainingData data, int maxLength)
     {
         var examples = FineTunedBert.Tokenize(tokenizer, data.Texts, data.Pairs, data.Labels, maxLength);
         if (data.Targets is { } targets)
@@ -108,12 +108,12 @@ internal static class FineTuneSession
 
     /// <summary>Loads the checkpoint, gives it the task's head and trains it on the examples that <paramref name="tokenize"/> makes.</summary>
     private static FineTunedBert LoadAndTrain(BertFineTuneOptions options, FineTuneTask task, string counts, int seed, Device device, ITrainingLog log,
-        Func<Text.BertTextTokenizer, (List<TokenizedExample> Train, List<TokenizedExample>? Validation)> tokenize)
+        Func<Text.ITextTokenizer, (List<TokenizedExample> Train, List<TokenizedExample>? Validation)> tokenize)
     {
         using var pretrained = ModelResolver.Load(options.Model);
         var config = TaskConfig(pretrained.Config, options, task);
-        if (options.MaxSequenceLength > config.MaxPositionEmbeddings)
-            throw new ArgumentOutOfRangeException(nameof(options), $"BertFineTuneOptions.MaxSequenceLength is {options.MaxSequenceLength}, but the model '{options.Model}' has only {config.MaxPositionEmbeddings} positions. Use at most {config.MaxPositionEmbeddings}.");
+        if (options.MaxSequenceLength > config.MaxTokens)
+            throw new ArgumentOutOfRangeException(nameof(options), $"BertFineTuneOptions.MaxSequenceLength is {options.MaxSequenceLength}, but the model '{options.Model}' has only {config.MaxTokens} positions. Use at most {config.MaxTokens}.");
         log.Info($"model {pretrained.Source}: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, {config.NumLabels} outputs; {counts}; seed {seed}");
         // torch's generator is process-wide: two Fits running at once would draw each other's dropout masks and lose the seed.
         lock (SeededTorchGate)
@@ -169,14 +169,14 @@ internal static class FineTuneSession
     };
 
     private static FineTunedBert Train(BertFineTuneOptions options, PretrainedBert pretrained, BertConfig config, FineTuneTask task,
-        FineTuneArguments arguments, ITrainingLog log, Func<Text.BertTextTokenizer, (List<TokenizedExample> Train, List<TokenizedExample>? Validation)> tokenize)
+        FineTuneArguments arguments, ITrainingLog log, Func<Text.ITextTokenizer, (List<TokenizedExample> Train, List<TokenizedExample>? Validation)> tokenize)
     {
         random.manual_seed(arguments.Seed);
         var model = task.CreateModel(config, arguments.Device);
         try
         {
             // A token head reads every hidden state and has no pooler (as in Hugging Face): the checkpoint's pooler is left out.
-            pretrained.LoadEncoderInto(model.Bert, ignorePooler: model.Bert.Pooler is null);
+            pretrained.LoadEncoderInto(model.Bert, ignorePooler: model.Bert.PoolerModule is null);
             pretrained.ReleaseWeights();
             model.Precision = TorchPrecision.Resolve(options.Precision, arguments.Device, log.Warning);
             Freeze(model, options);
@@ -203,7 +203,7 @@ internal static class FineTuneSession
         config.HiddenDropoutProb = options.HiddenDropout ?? config.HiddenDropoutProb;
         config.AttentionProbsDropoutProb = options.AttentionDropout ?? config.AttentionProbsDropoutProb;
         config.ClassifierDropout = options.ClassifierDropout ?? config.ClassifierDropout;
-        config.Architectures = [task.Architecture];
+        config.Architectures = [ModelFamilies.Of(config).Architecture(task.Architecture)];
         config.Labels = [.. task.HeadLabels];
         config.ProblemType = task.ProblemType;
         config.Validate($"BertFineTuneOptions for model '{options.Model}'");
@@ -214,10 +214,10 @@ internal static class FineTuneSession
     {
         var frozen = new List<nn.Module>();
         if (options.FreezeEncoder) frozen.Add(model.Bert);
-        if (options.FreezeEmbeddings || options.FreezeBottomLayers > 0) frozen.Add(model.Bert.Embeddings);
+        if (options.FreezeEmbeddings || options.FreezeBottomLayers > 0) frozen.Add(model.Bert.EmbeddingModule);
         if (options.FreezeBottomLayers > model.Config.NumHiddenLayers)
             throw new ArgumentOutOfRangeException(nameof(options), $"BertFineTuneOptions.FreezeBottomLayers is {options.FreezeBottomLayers}, but the model has {model.Config.NumHiddenLayers} layers.");
-        frozen.AddRange(model.Bert.Encoder.Layers.Take(options.FreezeBottomLayers));
+        frozen.AddRange(model.Bert.Layers.Take(options.FreezeBottomLayers));
         foreach (var module in frozen)
             foreach (var parameter in module.parameters()) parameter.requires_grad = false;
     }

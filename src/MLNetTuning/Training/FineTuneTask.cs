@@ -92,12 +92,9 @@ internal abstract class FineTuneTask
     public abstract void MapBatch(FineTunedBert model, InputBatch inputs, bool hasPair, OutputBatch outputs);
 
     /// <summary>The head model this task trains, as Hugging Face names it (sequence classification unless a task says otherwise).</summary>
-    public virtual BertTaskModel CreateModel(BertConfig config, Device? device = null) => new BertForSequenceClassification(config, device);
+    public virtual BertTaskModel CreateModel(BertConfig config, Device? device = null) => ModelFamilies.Of(config).CreateSequenceClassifier(config, device);
 
-    /// <summary>The head's state-dict name: <c>classifier</c>, or <c>qa_outputs</c> for question answering.</summary>
-    public virtual string HeadName => "classifier";
-
-    /// <summary>Hugging Face's class name of that head model (config.json's architectures).</summary>
+    /// <summary>Hugging Face's class name of that head model for BERT (config.json's architectures); <see cref="ModelFamily.Architecture"/> renames it for other families.</summary>
     public virtual string Architecture => "BertForSequenceClassification";
 
     /// <summary>

@@ -10,13 +10,13 @@ internal sealed class FineTunedBert : IDisposable
     private readonly object _gate = new();
 
     /// <summary>A model as a zip or a test rebuilds it: the task from its kind, the head's labels and the label standardisation.</summary>
-    public FineTunedBert(BertTaskModel model, BertTextTokenizer tokenizer, BertTask task, int maxSequenceLength,
+    public FineTunedBert(BertTaskModel model, ITextTokenizer tokenizer, BertTask task, int maxSequenceLength,
         int scoringBatchSize, float labelMean, float labelScale, TrainingHistory history, Device device)
         : this(model, tokenizer, FineTuneTasks.ForScoring(task, model.Config.Labels, labelMean, labelScale), maxSequenceLength, scoringBatchSize, history, device)
     {
     }
 
-    public FineTunedBert(BertTaskModel model, BertTextTokenizer tokenizer, FineTuneTask task, int maxSequenceLength,
+    public FineTunedBert(BertTaskModel model, ITextTokenizer tokenizer, FineTuneTask task, int maxSequenceLength,
         int scoringBatchSize, TrainingHistory history, Device device)
     {
         _model = model;
@@ -34,7 +34,7 @@ internal sealed class FineTunedBert : IDisposable
 
     /// <summary>The weights; throws once disposed, rather than letting a save write a checkpoint with no tensors.</summary>
     public BertTaskModel Model => _disposed ? throw DisposedModel.Error(nameof(BertFineTuneTransformer)) : _model;
-    public BertTextTokenizer Tokenizer { get; }
+    public ITextTokenizer Tokenizer { get; }
     public FineTuneTask Task { get; }
     public BertConfig Config => _model.Config;
     public int MaxSequenceLength { get; }
@@ -62,7 +62,7 @@ internal sealed class FineTunedBert : IDisposable
     }
 
     /// <summary>Tokenizes once per Fit, in parallel: a tokenizer holds no per-call state.</summary>
-    internal static List<TokenizedExample> Tokenize(BertTextTokenizer tokenizer, IReadOnlyList<string?> texts, IReadOnlyList<string?>? pairs,
+    internal static List<TokenizedExample> Tokenize(ITextTokenizer tokenizer, IReadOnlyList<string?> texts, IReadOnlyList<string?>? pairs,
         IReadOnlyList<float> labels, int maxLength)
     {
         var examples = new TokenizedExample[texts.Count];

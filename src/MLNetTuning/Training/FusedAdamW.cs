@@ -38,7 +38,7 @@ internal sealed class FusedAdamW : IFineTuneOptimizer
     public static IFineTuneOptimizer Create(TorchSharp.torch.nn.Module model, FineTuneArguments options)
     {
         var named = model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
-        static bool NoDecay(string name) => name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("LayerNorm", StringComparison.Ordinal);
+        static bool NoDecay(string name) => MLNetTuning.Models.ModelFamily.NoWeightDecay(name);
         if (named.All(p => p.parameter.device_type == TorchSharp.DeviceType.CPU && p.parameter.dtype == ScalarType.Float32 && p.parameter.is_contiguous()))
             return new FusedAdamW(named.Select(p => (p.parameter, NoDecay(p.name) ? 0f : options.WeightDecay)), options.AdamBeta1, options.AdamBeta2, options.AdamEpsilon)
             { LearningRate = options.LearningRate };

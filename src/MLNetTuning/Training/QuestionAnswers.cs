@@ -28,7 +28,7 @@ internal sealed class QuestionAnswers
     }
 
     /// <summary>Every question as one or more windows that fit the model, labelled with the answer's start and end positions.</summary>
-    public List<TokenizedExample> Windows(Text.BertTextTokenizer tokenizer, int maxLength, int stride)
+    public List<TokenizedExample> Windows(Text.ITextTokenizer tokenizer, int maxLength, int stride)
     {
         var windows = new List<AnswerWindow>[Count];
         Parallel.For(0, Count, i => windows[i] = AnswerWindows.Cut(tokenizer, Questions[i], Contexts[i], Answers[i], maxLength, stride));

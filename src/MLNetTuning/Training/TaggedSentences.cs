@@ -32,7 +32,7 @@ internal sealed class TaggedSentences
     }
 
     /// <summary>Every sentence as one or more windows that fit the model, tags on each word's first sub-token.</summary>
-    public List<TokenizedExample> Windows(Text.BertTextTokenizer tokenizer, int maxLength, int stride)
+    public List<TokenizedExample> Windows(Text.ITextTokenizer tokenizer, int maxLength, int stride)
     {
         var windows = new List<WordWindow>[Count];
         Parallel.For(0, Count, i => windows[i] = WordWindows.Cut(tokenizer, Words[i], Tags[i], maxLength, stride));

@@ -21,16 +21,16 @@ internal sealed record WordWindow(TokenizedExample Example, int FirstWord, int[]
 /// </summary>
 internal static class WordWindows
 {
-    public static List<WordWindow> Cut(BertTextTokenizer tokenizer, IReadOnlyList<string> words, IReadOnlyList<int>? tags, int maxLength, int stride)
+    public static List<WordWindow> Cut(ITextTokenizer tokenizer, IReadOnlyList<string> words, IReadOnlyList<int>? tags, int maxLength, int stride)
     {
         var ids = new List<int>();
         var wordOf = new List<int>();
         var first = new List<bool>();
         for (int w = 0; w < words.Count; w++)
         {
-            var encoded = tokenizer.Encode(words[w] ?? "", null, int.MaxValue).Ids;
+            var encoded = tokenizer.EncodeWord(words[w] ?? "");
             // A word the tokenizer drops whole (control characters, an empty string) still needs a place to be predicted at.
-            Span<int> pieces = encoded.Length > 2 ? encoded.AsSpan(1, encoded.Length - 2) : new[] { tokenizer.UnkId };
+            Span<int> pieces = encoded.Length > 0 ? encoded : new[] { tokenizer.UnkId };
             for (int p = 0; p < pieces.Length; p++)
             {
                 ids.Add(pieces[p]);
@@ -52,14 +52,15 @@ internal static class WordWindows
         return windows;
     }
 
-    private static WordWindow Window(BertTextTokenizer tokenizer, List<int> ids, List<int> wordOf, List<bool> first, IReadOnlyList<int>? tags, int start, int end)
+    private static WordWindow Window(ITextTokenizer tokenizer, List<int> ids, List<int> wordOf, List<bool> first, IReadOnlyList<int>? tags, int start, int end)
     {
         int length = end - start + 2;
         var inputIds = new int[length];
         var labels = new int[length];
         Array.Fill(labels, (int)BertForTokenClassification.IgnoreIndex);
-        inputIds[0] = tokenizer.ClsId;
-        inputIds[length - 1] = tokenizer.SepId;
+        // Every family's single-text template is one token on each side: [CLS] … [SEP] or <s> … </s>.
+        inputIds[0] = tokenizer.Template.Start[0];
+        inputIds[length - 1] = tokenizer.Template.End[0];
         var positions = new List<int>();
         int firstWord = -1;
         for (int i = start; i < end; i++)

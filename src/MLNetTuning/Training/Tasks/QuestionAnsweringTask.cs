@@ -21,8 +21,7 @@ internal sealed class QuestionAnsweringTask(AnswerSettings settings) : FineTuneT
     public override bool StratifiedSplit => false;
     public AnswerSettings Settings { get; } = settings;
     public override string Architecture => "BertForQuestionAnswering";
-    public override string HeadName => "qa_outputs";
-    public override BertTaskModel CreateModel(BertConfig config, Device? device = null) => new BertForQuestionAnswering(config, device);
+    public override BertTaskModel CreateModel(BertConfig config, Device? device = null) => ModelFamilies.Of(config).CreateQuestionAnswering(config, device);
 
     public override void CheckLabelType(DataViewType type, string column, string dataName, bool classNamesGiven)
     {

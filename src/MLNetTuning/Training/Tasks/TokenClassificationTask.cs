@@ -38,7 +38,7 @@ internal sealed class TokenClassificationTask : FineTuneTask
     /// <summary>Whether the tags are entity positions (IOB2, IOBES), so that validation reports entity F1.</summary>
     public bool IsEntityTagSet { get; }
 
-    public override BertTaskModel CreateModel(BertConfig config, Device? device = null) => new BertForTokenClassification(config, device);
+    public override BertTaskModel CreateModel(BertConfig config, Device? device = null) => ModelFamilies.Of(config).CreateTokenClassifier(config, device);
     public override string Architecture => "BertForTokenClassification";
 
     public override void CheckLabelType(DataViewType type, string column, string dataName, bool classNamesGiven)

@@ -1,0 +1,150 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.ML.Tokenizers;
+
+namespace MLNetTuning.Text;
+
+/// <summary>
+/// GPT-2's byte-level BPE as RoBERTa uses it, through Microsoft.ML.Tokenizers' <see cref="BpeTokenizer"/> (byte level, GPT-2's
+/// pre-tokenizer regex): read from vocab.json and merges.txt, or from a tokenizer.json with a BPE model. Words of a
+/// pre-split sentence get the space before them (Hugging Face's <c>add_prefix_space=True</c>, which RoBERTa needs for
+/// token classification).
+/// </summary>
+internal sealed class ByteLevelBpeTextTokenizer : PieceTokenizer
+{
+    public const string VocabJsonFile = "vocab.json";
+    public const string MergesFile = "merges.txt";
+
+    private readonly BpeTokenizer _bpe;
+    private readonly string?[] _tokens;
+    private readonly IReadOnlyDictionary<string, int> _vocabulary;
+    private readonly IReadOnlyList<string> _merges;
+
+    private ByteLevelBpeTextTokenizer(IReadOnlyDictionary<string, int> vocabulary, IReadOnlyList<string> merges, HuggingFaceSpecialTokens specials, string source)
+        : base(specials, token => vocabulary.TryGetValue(token, out int id) ? id : null, source)
+    {
+        _vocabulary = vocabulary;
+        _merges = merges;
+        int size = vocabulary.Count == 0 ? 0 : vocabulary.Values.Max() + 1;
+        _tokens = new string?[size];
+        foreach (var (token, id) in vocabulary)
+        {
+            if (id < 0) throw new InvalidDataException($"{source}: token '{token}' has the negative id {id}.");
+            _tokens[id] = token;
+        }
+        _bpe = BpeTokenizer.Create(new BpeOptions(vocabulary)
+        {
+            Merges = merges,
+            ByteLevel = true,
+            // GPT-2's split (contractions, letters, digits, other, spaces), which RoBERTa's ByteLevel pre-tokenizer is.
+            PreTokenizer = RobertaPreTokenizer.Instance,
+        });
+    }
+
+    public override int VocabSize => _tokens.Length;
+
+    public override string? TokenOf(int id) => (uint)id < (uint)_tokens.Length
+        ? _tokens[id]
+        : throw new ArgumentOutOfRangeException(nameof(id), id, $"Token ids run from 0 to {_tokens.Length - 1}.");
+
+    /// <summary>Builds the tokenizer from a vocabulary (token → id) and merges ("a b" lines, highest priority first).</summary>
+    public static ByteLevelBpeTextTokenizer Create(IReadOnlyDictionary<string, int> vocabulary, IReadOnlyList<string> merges, HuggingFaceSpecialTokens? specials = null, string source = VocabJsonFile) =>
+        new(vocabulary, merges, specials ?? new HuggingFaceSpecialTokens(), source);
+
+    /// <summary>Loads tokenizer.json (a BPE model) or else vocab.json and merges.txt from a Hugging Face folder.</summary>
+    public static ByteLevelBpeTextTokenizer FromFolder(string folder)
+    {
+        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"Tokenizer folder '{folder}' does not exist.");
+        var specials = TokenizerFolder.ReadSpecialTokens(folder, new HuggingFaceSpecialTokens());
+        string json = Path.Combine(folder, TokenizerFolder.TokenizerJsonFile);
+        string vocabPath = Path.Combine(folder, VocabJsonFile), mergesPath = Path.Combine(folder, MergesFile);
+        if (File.Exists(json))
+        {
+            var (vocabulary, merges) = ReadTokenizerJson(json);
+            return new(vocabulary, merges, specials, json);
+        }
+        if (File.Exists(vocabPath) && File.Exists(mergesPath))
+            return new(ReadVocabJson(vocabPath), ReadMerges(mergesPath), specials, vocabPath);
+        throw new FileNotFoundException(
+            $"No byte-level BPE tokenizer in '{folder}': looked for {TokenizerFolder.TokenizerJsonFile}, and for {VocabJsonFile} with {MergesFile}. " +
+            "A RoBERTa model folder (save_pretrained) holds one of them.", vocabPath);
+    }
+
+    protected override string WordText(string word) => " " + word;
+
+    protected override void AppendPieces(string text, int start, int end, List<(int Id, int Start, int End)> tokens)
+    {
+        var span = text.AsSpan(start, end - start);
+        foreach (EncodedToken piece in _bpe.EncodeToTokens(span, out _, considerPreTokenization: true, considerNormalization: false))
+        {
+            (int offset, int length) = piece.Offset.GetOffsetAndLength(span.Length);
+            tokens.Add((piece.Id, start + offset, start + offset + length));
+        }
+    }
+
+    /// <summary>Writes vocab.json, merges.txt, tokenizer_config.json and special_tokens_map.json.</summary>
+    public override void Save(string folder)
+    {
+        Directory.CreateDirectory(folder);
+        var vocab = new JsonObject();
+        foreach (var (token, id) in _vocabulary.OrderBy(kv => kv.Value)) vocab[token] = id;
+        TokenizerFolder.WriteText(Path.Combine(folder, VocabJsonFile), vocab.ToJsonString());
+        TokenizerFolder.WriteText(Path.Combine(folder, MergesFile), "#version: 0.2\n" + string.Join("\n", _merges) + "\n");
+        TokenizerFolder.WriteConfigs(folder, "RobertaTokenizer", Specials, new JsonObject { ["add_prefix_space"] = false, ["errors"] = "replace" });
+    }
+
+    private static Dictionary<string, int> ReadVocabJson(string path)
+    {
+        var root = TokenizerFolder.ParseJson(path) as JsonObject ?? throw TokenizerFolder.Invalid(path, "is not a JSON object {token: id}");
+        return ReadVocabObject(root, path, "");
+    }
+
+    private static Dictionary<string, int> ReadVocabObject(JsonObject vocab, string path, string where)
+    {
+        var result = new Dictionary<string, int>(vocab.Count, StringComparer.Ordinal);
+        foreach (var (token, node) in vocab)
+            result[token] = node is JsonValue v && v.TryGetValue(out int id) && id >= 0
+                ? id : throw TokenizerFolder.Invalid(path, $"gives token '{token}'{where} the id {node?.ToJsonString() ?? "null"}, expected a non-negative integer");
+        return result;
+    }
+
+    private static List<string> ReadMerges(string path)
+    {
+        var merges = new List<string>(50_000);
+        int lineNumber = 0;
+        foreach (string line in File.ReadLines(path))
+        {
+            lineNumber++;
+            // The first line of GPT-2's merges.txt is "#version: 0.2"; blank lines end some files.
+            if (line.Length == 0 || (lineNumber == 1 && line.StartsWith("#version", StringComparison.Ordinal))) continue;
+            if (line.Split(' ').Length != 2) throw TokenizerFolder.Invalid(path, $"line {lineNumber} is '{line}', expected two tokens separated by one space");
+            merges.Add(line);
+        }
+        return merges;
+    }
+
+    private static (Dictionary<string, int> Vocabulary, List<string> Merges) ReadTokenizerJson(string path)
+    {
+        var root = TokenizerFolder.ParseJson(path);
+        var model = root["model"] as JsonObject ?? throw TokenizerFolder.Invalid(path, "has no \"model\" object");
+        string? type = model["type"]?.GetValue<string>();
+        if (type != "BPE") throw TokenizerFolder.Invalid(path, $"has model type '{type ?? "(missing)"}', expected 'BPE' for a RoBERTa byte-level BPE tokenizer");
+        var vocabulary = ReadVocabObject(model["vocab"] as JsonObject ?? throw TokenizerFolder.Invalid(path, "has no \"model.vocab\" object {token: id}"), path, " in model.vocab");
+        var merges = new List<string>();
+        foreach (var merge in model["merges"] as JsonArray ?? throw TokenizerFolder.Invalid(path, "has no \"model.merges\" array"))
+        {
+            // tokenizers writes merges as "a b" strings (before 0.20) or as ["a", "b"] pairs.
+            merges.Add(merge switch
+            {
+                JsonValue v when v.TryGetValue(out string? s) => s,
+                JsonArray { Count: 2 } pair => $"{pair[0]?.GetValue<string>()} {pair[1]?.GetValue<string>()}",
+                _ => throw TokenizerFolder.Invalid(path, $"has the merge {merge?.ToJsonString()}, expected \"a b\" or [\"a\", \"b\"]"),
+            });
+        }
+        if (root["added_tokens"] is JsonArray added)
+            foreach (var entry in added)
+                if (entry?["content"]?.GetValue<string>() is { } content && entry["id"] is JsonValue idNode && idNode.TryGetValue(out int id))
+                    vocabulary[content] = id;
+        return (vocabulary, merges);
+    }
+}
