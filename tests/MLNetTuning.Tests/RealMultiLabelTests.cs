@@ -99,7 +99,10 @@ public sealed class RealMultiLabelTests(ITestOutputHelper output)
     //   base-rate entropy: the steps went into pushing every bias down).
     // - The same 2,000, 4 epochs, LR 3e-4, bf16, biases started at the labels' log prior odds, selection at tuned thresholds:
     //   0.3595 against 0.3638 (mlnet-tune, seed 1): close, and still behind. Hence the 8,000 comments here.
-    // - MEASURED_8000
+    // - Here (8,000 comments, 2 epochs, LR 3e-4, bf16, seed 1): fine-tuned micro F1 0.4902 at tuned thresholds (0.4509 at
+    //   0.5; macro 0.3216, subset accuracy 0.2950, Hamming loss 0.0510) against SDCA's 0.3984 (macro 0.2320, subset
+    //   accuracy 0.2633, Hamming loss 0.0351). Best epoch 2 of 2, validation micro F1 0.5327. The fit took 558 s on 2 cores
+    //   shared with other builds (load 9 to 25); SDCA 5 s.
     [Fact]
     public void GoEmotionsFineTunedBeatsFeaturizeTextWithOneSdcaPerLabelInMicroF1()
     {
