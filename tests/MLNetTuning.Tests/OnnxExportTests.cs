@@ -60,7 +60,7 @@ public sealed class OnnxExportTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>12 e-mails cut at different lengths and, unless per-token, 6 pairs, padded into one batch.</summary>
-    internal static BatchEncoding RealBatch(BertTextTokenizer tokenizer, bool pairs)
+    internal static BatchEncoding RealBatch(ITextTokenizer tokenizer, bool pairs)
     {
         var texts = RepoFiles.ReadTsv("samples", "data", "spam", "test.tsv").Select(r => r[2]).Take(24).ToList();
         var items = new List<EncodedText>();

@@ -60,7 +60,7 @@ internal static class OnnxExport
         var encoder = OnnxEncoderGraphs.For(model.Config);
         var inputs = Inputs(g, encoder.UsesTokenTypes);
         var encoded = encoder.Build(g, weights, "bert.", inputs);
-        outputs = OnnxHeads.Build(g, weights, model.Task, encoded);
+        outputs = OnnxHeads.Build(g, weights, model.Task, model.Model.HeadName, encoded);
         CheckEverythingExported(weights, "the fine-tuned model");
         return g.ToModel(ProducerVersion, Metadata(model));
     }
@@ -155,7 +155,7 @@ internal static class OnnxExport
 /// <summary>The task heads on top of any family's encoder outputs, named as Hugging Face's ONNX exporter names them.</summary>
 internal static class OnnxHeads
 {
-    public static string[] Build(OnnxGraphBuilder g, OnnxWeights w, FineTuneTask task, OnnxEncoderOutputs encoded)
+    public static string[] Build(OnnxGraphBuilder g, OnnxWeights w, FineTuneTask task, string headName, OnnxEncoderOutputs encoded)
     {
         const TensorProto.Types.DataType F = TensorProto.Types.DataType.Float;
         string b = OnnxExport.BatchAxis, t = OnnxExport.SequenceAxis;
@@ -164,16 +164,16 @@ internal static class OnnxHeads
         {
             case BertTask.QuestionAnswering:
                 // [B, T, H] -> [B, T, 2] -> start [B, T] and end [B, T]
-                var spans = Head(g, w, task.HeadName, encoded.LastHiddenState);
+                var spans = Head(g, w, headName, encoded.LastHiddenState);
                 g.Output(g.Node("Gather", [spans, g.Scalar(0L)], "start", ("axis", 2L)), "start_logits", F, b, t);
                 g.Output(g.Node("Gather", [spans, g.Scalar(1L)], "end", ("axis", 2L)), "end_logits", F, b, t);
                 return ["start_logits", "end_logits"];
             case BertTask.TokenClassification:
-                g.Output(Head(g, w, task.HeadName, encoded.LastHiddenState), "logits", F, b, t, k);
+                g.Output(Head(g, w, headName, encoded.LastHiddenState), "logits", F, b, t, k);
                 return ["logits"];
             default:
                 string pooled = encoded.PooledOutput ?? throw new InvalidOperationException($"{task.Kind} needs the encoder's pooled output, which this model has no pooler for.");
-                g.Output(Head(g, w, task.HeadName, pooled), "logits", F, b, k);
+                g.Output(Head(g, w, headName, pooled), "logits", F, b, k);
                 return ["logits"];
         }
     }

@@ -145,7 +145,7 @@ internal sealed class TokenClassificationTask : FineTuneTask
     /// As <see cref="Predict(FineTunedBert, IReadOnlyList{string[]})"/>, with the head's outputs from <paramref name="logitsOf"/>
     /// (each example's real tokens × K, concatenated in order), so that another engine (an exported ONNX graph) is read the same way.
     /// </summary>
-    internal (int[] Tags, float[] Probabilities)[] Predict(BertTextTokenizer tokenizer, int maxLength, Func<IReadOnlyList<TokenizedExample>, float[]> logitsOf,
+    internal (int[] Tags, float[] Probabilities)[] Predict(ITextTokenizer tokenizer, int maxLength, Func<IReadOnlyList<TokenizedExample>, float[]> logitsOf,
         IReadOnlyList<string[]> sentences)
     {
         var windows = new List<WordWindow>[sentences.Count];
