@@ -24,11 +24,15 @@ internal static class ConfigShapeCheck
     /// names the config field, both values and the checkpoint key.</exception>
     public static void Check(BertConfig config, IReadOnlyDictionary<string, long[]> shapes, string configSource, string checkpointSource)
     {
+        var family = ModelFamilies.Of(config);
+        // DistilBERT names its layers transformer.layer.N with q_lin and ffn.lin1; BERT and RoBERTa encoder.layer.N.
+        bool distil = family.ModelType == "distilbert";
+        string layerPrefix = distil ? "transformer.layer." : "encoder.layer.";
         var encoder = new Dictionary<string, long[]>(StringComparer.Ordinal);
         var original = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (key, shape) in shapes)
         {
-            if (BertCheckpointKeys.IsReplacedHead(key) || BertCheckpointKeys.Map(key, "") is not { } mapped) continue;
+            if (ModelFamily.IsReplacedHead(key) || family.MapKey(key, "") is not { } mapped) continue;
             encoder.TryAdd(mapped, shape);
             original.TryAdd(mapped, key);
         }
@@ -36,8 +40,8 @@ internal static class ConfigShapeCheck
         var layers = new SortedSet<int>();
         foreach (var key in encoder.Keys)
         {
-            if (!key.StartsWith("encoder.layer.", StringComparison.Ordinal)) continue;
-            string rest = key["encoder.layer.".Length..];
+            if (!key.StartsWith(layerPrefix, StringComparison.Ordinal)) continue;
+            string rest = key[layerPrefix.Length..];
             int dot = rest.IndexOf('.');
             if (dot > 0 && int.TryParse(rest.AsSpan(0, dot), NumberStyles.None, CultureInfo.InvariantCulture, out int index)) layers.Add(index);
         }
@@ -50,19 +54,20 @@ internal static class ConfigShapeCheck
         long hidden = config.HiddenSize;
         Expect("embeddings.word_embeddings.weight", [config.VocabSize, hidden], "vocab_size × hidden_size");
         Expect("embeddings.position_embeddings.weight", [config.MaxPositionEmbeddings, hidden], "max_position_embeddings × hidden_size");
-        Expect("embeddings.token_type_embeddings.weight", [config.TypeVocabSize, hidden], "type_vocab_size × hidden_size");
+        if (family.HasTokenTypes || encoder.ContainsKey("embeddings.token_type_embeddings.weight"))
+            Expect("embeddings.token_type_embeddings.weight", [config.TypeVocabSize, hidden], "type_vocab_size × hidden_size");
         if (config.NumHiddenLayers > 0)
         {
-            Expect("encoder.layer.0.attention.self.query.weight", [hidden, hidden], "hidden_size × hidden_size");
-            Expect("encoder.layer.0.intermediate.dense.weight", [config.IntermediateSize, hidden], "intermediate_size × hidden_size");
+            Expect(distil ? "transformer.layer.0.attention.q_lin.weight" : "encoder.layer.0.attention.self.query.weight", [hidden, hidden], "hidden_size × hidden_size");
+            Expect(distil ? "transformer.layer.0.ffn.lin1.weight" : "encoder.layer.0.intermediate.dense.weight", [config.IntermediateSize, hidden], "intermediate_size × hidden_size");
         }
 
         void Expect(string key, long[] expected, string fields)
         {
             if (!encoder.TryGetValue(key, out var actual))
                 throw new InvalidDataException(
-                    $"{checkpointSource}: the checkpoint has no '{key}' (nor 'bert.{key}'), which every BERT checkpoint holds; " +
-                    $"{configSource}'s sizes cannot be checked against it. The weights file is incomplete or not a BERT checkpoint.");
+                    $"{checkpointSource}: the checkpoint has no '{key}' (nor '{family.Prefix}.{key}'), which every {family.ModelType} checkpoint holds; " +
+                    $"{configSource}'s sizes cannot be checked against it. The weights file is incomplete or not a {family.ModelType} checkpoint (config.json's model_type).");
             if (!actual.SequenceEqual(expected))
                 throw new InvalidDataException(
                     $"{configSource}: {fields} give {OnnxBertImporter.Format(expected)}, but '{original[key]}' in {checkpointSource} is " +
