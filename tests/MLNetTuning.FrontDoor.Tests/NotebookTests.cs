@@ -31,7 +31,7 @@ public sealed class NotebookTests(PackedPackage package, ITestOutputHelper log)
         {
             string output = Path.Combine(folder, "out.ipynb");
             // The README's command, with the committed file itself; only the output goes elsewhere.
-            var result = ChildProcess.Dotnet(log, RepoPaths.Notebooks, TimeSpan.FromMinutes(8),
+            var result = ChildProcess.Dotnet(log, RepoPaths.Notebooks, TimeSpan.FromMinutes(15),
                 "tool", "run", "dotnet-repl", "--", "--run", notebook, "--exit-after-run", "--output-path", output);
 
             // CI or a person may keep the executed notebooks (they are the committed outputs' source).

@@ -14,7 +14,7 @@ public sealed class SampleTests(ITestOutputHelper log)
     [InlineData("MultiLabel.cs", new[] { "Test on 600 comments: micro F1 ", "  neutral ", "\"Thank you so much, this made my day!\" → " })]
     public void Sample_Runs(string sample, string[] expectedOutput)
     {
-        var result = ChildProcess.Dotnet(log, RepoPaths.Root, TimeSpan.FromMinutes(8), "run", Path.Combine("samples", sample));
+        var result = ChildProcess.Dotnet(log, RepoPaths.Root, TimeSpan.FromMinutes(15), "run", Path.Combine("samples", sample));
 
         Assert.True(result.ExitCode == 0, $"dotnet run samples/{sample} failed (exit {result.ExitCode}):\n{result.Tail()}");
         foreach (var expected in expectedOutput)
