@@ -6,7 +6,7 @@
 # Builds fuzz/MLNetTuning.Fuzz in Release, instruments a copy of MLNetTuning.dll (only our code is instrumented: the
 # coverage that matters is that of our parsers), and runs afl-fuzz for SECONDS from the seeds in fuzz/corpus/TARGET.
 # Findings land in fuzz/findings/TARGET/default/{crashes,hangs} (not committed); replay one with
-#   dotnet fuzz/out/bin/MLNetTuning.Fuzz.dll TARGET --replay FILE
+#   dotnet fuzz/out/TARGET/bin/MLNetTuning.Fuzz.dll TARGET --replay FILE
 # and add it as a regression test. Needs afl++ (Debian: apt-get install -y afl++); the SharpFuzz instrumenter comes
 # from the repository's tool manifest (.config/dotnet-tools.json).
 set -euo pipefail
@@ -21,8 +21,9 @@ dotnet tool restore >/dev/null
 dotnet build fuzz/MLNetTuning.Fuzz -c Release -v q -nologo
 # A fresh copy each run: instrumenting rewrites the dll in place, and a second pass over an instrumented dll fails.
 # Hard links keep the 500 MB of native libraries from being copied; MLNetTuning.dll itself is a real copy.
-bin=fuzz/out/bin
-rm -rf "$bin" && mkdir -p fuzz/out
+# One copy per target, so that several targets can run at once (one afl-fuzz per core).
+bin="fuzz/out/$target/bin"
+rm -rf "$bin" && mkdir -p "fuzz/out/$target"
 cp -al fuzz/MLNetTuning.Fuzz/bin/Release/net10.0 "$bin"
 rm "$bin/MLNetTuning.dll" && cp fuzz/MLNetTuning.Fuzz/bin/Release/net10.0/MLNetTuning.dll "$bin/MLNetTuning.dll"
 # Only the namespaces that parse files (and the transformers' zip loaders): instrumented code must not run before
