@@ -14,7 +14,7 @@ internal static class FileLimits
     /// <summary>config.json, tokenizer_config.json, special_tokens_map.json.</summary>
     public const long MaxConfigJsonBytes = 16L << 20;
 
-    /// <summary>tokenizer.json and vocab.txt.</summary>
+    /// <summary>tokenizer.json, vocab.txt, vocab.json, merges.txt and sentencepiece.bpe.model.</summary>
     public const long MaxTokenizerFileBytes = 256L << 20;
 
     /// <summary>The most labels a config may declare (id2label entries or num_labels); a head of this many rows is already

@@ -101,8 +101,9 @@ internal static class EmbeddedFolder
 
     private static long MaxBytes(string name) => name switch
     {
-        HuggingFaceFolder.ConfigFile or BertTextTokenizer.TokenizerConfigFile or BertTextTokenizer.SpecialTokensMapFile => IO.FileLimits.MaxConfigJsonBytes,
-        BertTextTokenizer.VocabFile or BertTextTokenizer.TokenizerJsonFile => IO.FileLimits.MaxTokenizerFileBytes,
+        HuggingFaceFolder.ConfigFile or TokenizerFolder.TokenizerConfigFile or TokenizerFolder.SpecialTokensMapFile => IO.FileLimits.MaxConfigJsonBytes,
+        BertTextTokenizer.VocabFile or TokenizerFolder.TokenizerJsonFile or ByteLevelBpeTextTokenizer.VocabJsonFile or ByteLevelBpeTextTokenizer.MergesFile
+            or SentencePieceTextTokenizer.ModelFile => IO.FileLimits.MaxTokenizerFileBytes,
         _ => IO.FileLimits.MaxZipEntryBytes,
     };
 

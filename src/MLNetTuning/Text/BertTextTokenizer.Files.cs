@@ -1,16 +1,15 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using static MLNetTuning.Text.HuggingFaceJson;
 
 namespace MLNetTuning.Text;
 
-// Loading from and saving to Hugging Face tokenizer folders.
+// WordPiece's own files (vocab.txt, tokenizer.json's WordPiece model and normalizer) and saving; the folder's shared
+// files are read by TokenizerFolder and TokenizerConfig, as for every tokenizer kind.
 internal sealed partial class BertTextTokenizer
 {
     internal const string VocabFile = "vocab.txt";
-    internal const string TokenizerJsonFile = "tokenizer.json";
-    internal const string TokenizerConfigFile = "tokenizer_config.json";
-    internal const string SpecialTokensMapFile = "special_tokens_map.json";
 
     private static readonly UTF8Encoding Utf8NoBom = new(encoderShouldEmitUTF8Identifier: false);
 
@@ -28,33 +27,28 @@ internal sealed partial class BertTextTokenizer
         return new BertTextTokenizer(ReadVocabLines(vocabTxt), settings, [], sourceName);
     }
 
-    /// <summary>
-    /// Loads a Hugging Face tokenizer folder: the vocabulary from tokenizer.json (WordPiece) or else vocab.txt; the
-    /// settings from tokenizer.json's normalizer, then tokenizer_config.json, then special_tokens_map.json, each
-    /// overriding the previous one as transformers does.
-    /// </summary>
+    /// <summary>Loads a Hugging Face WordPiece tokenizer folder (see <see cref="FromFolder(string, TokenizerConfig)"/>).</summary>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
     /// <exception cref="FileNotFoundException">Neither tokenizer.json nor vocab.txt is in the folder.</exception>
     /// <exception cref="InvalidDataException">A file is malformed or describes an unsupported tokenizer; the message names the file.</exception>
-    public static BertTextTokenizer FromFolder(string folder)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(folder);
-        if (!Directory.Exists(folder))
-        {
-            throw new DirectoryNotFoundException($"Tokenizer folder '{folder}' does not exist.");
-        }
+    public static BertTextTokenizer FromFolder(string folder) => (BertTextTokenizer)TokenizerFolder.Load(folder, TokenizerKind.WordPiece);
 
-        string jsonPath = Path.Combine(folder, TokenizerJsonFile);
+    /// <summary>
+    /// The vocabulary from tokenizer.json (WordPiece) or else vocab.txt; the settings from tokenizer.json's normalizer, then
+    /// the folder's <paramref name="config"/> (tokenizer_config.json overridden by special_tokens_map.json), as transformers does.
+    /// </summary>
+    internal static BertTextTokenizer FromFolder(string folder, TokenizerConfig config)
+    {
         string vocabPath = Path.Combine(folder, VocabFile);
         var settings = new BertTokenizerSettings();
         string?[] vocabulary;
         var addedTokens = new List<string>();
         string source;
 
-        if (File.Exists(jsonPath))
+        if (TokenizerFolder.ReadTokenizerJson(folder) is var (root, jsonPath))
         {
             source = jsonPath;
-            (vocabulary, settings) = Checked(jsonPath, () => ReadTokenizerJson(jsonPath, settings, addedTokens));
+            (vocabulary, settings) = Checked(jsonPath, () => ReadTokenizerJson(root, jsonPath, settings, addedTokens));
         }
         else if (File.Exists(vocabPath))
         {
@@ -66,14 +60,12 @@ internal sealed partial class BertTextTokenizer
         else
         {
             throw new FileNotFoundException(
-                $"No tokenizer vocabulary in '{folder}': looked for {TokenizerJsonFile} and {VocabFile}. " +
+                $"No tokenizer vocabulary in '{folder}': looked for {TokenizerFolder.TokenizerJsonFile} and {VocabFile}. " +
                 "Point to a Hugging Face BERT model folder (the one with config.json) that contains one of them.",
                 vocabPath);
         }
 
-        settings = ApplyConfig(Path.Combine(folder, TokenizerConfigFile), settings);
-        settings = ApplyConfig(Path.Combine(folder, SpecialTokensMapFile), settings);
-        return new BertTextTokenizer(vocabulary, settings, addedTokens, source);
+        return new BertTextTokenizer(vocabulary, ApplyConfig(config, settings), addedTokens, source);
     }
 
     /// <summary>Writes the vocabulary as vocab.txt content (UTF-8, one token per line, ids are line numbers).</summary>
@@ -95,11 +87,9 @@ internal sealed partial class BertTextTokenizer
         Directory.CreateDirectory(folder);
         WriteAtomically(Path.Combine(folder, VocabFile), WriteVocab);
 
-        WriteAtomically(Path.Combine(folder, TokenizerConfigFile), WriteConfig);
-        WriteAtomically(Path.Combine(folder, SpecialTokensMapFile), s => JsonSerializer.Serialize(s, SpecialTokensJson(), IndentedJson));
-
-        string staleJson = Path.Combine(folder, TokenizerJsonFile);
-        if (File.Exists(staleJson)) File.Delete(staleJson);
+        WriteAtomically(Path.Combine(folder, TokenizerFolder.TokenizerConfigFile), WriteConfig);
+        WriteAtomically(Path.Combine(folder, TokenizerFolder.SpecialTokensMapFile), s => JsonSerializer.Serialize(s, SpecialTokensJson(), TokenizerFolder.IndentedJson));
+        TokenizerFolder.DeleteStaleTokenizerJson(folder);
     }
 
     /// <summary>Writes the settings as tokenizer_config.json content, which <see cref="FromStreams"/> reads back.</summary>
@@ -116,7 +106,7 @@ internal sealed partial class BertTextTokenizer
             ["clean_up_tokenization_spaces"] = true,
         };
         foreach (var (key, value) in SpecialTokensJson()) config[key] = value?.DeepClone();
-        JsonSerializer.Serialize(destination, config, IndentedJson);
+        JsonSerializer.Serialize(destination, config, TokenizerFolder.IndentedJson);
     }
 
     /// <summary>
@@ -130,12 +120,10 @@ internal sealed partial class BertTextTokenizer
     {
         ArgumentNullException.ThrowIfNull(vocabTxt);
         ArgumentNullException.ThrowIfNull(tokenizerConfigJson);
-        string configName = $"{sourceName}/{TokenizerConfigFile}";
-        var settings = Checked(configName, () => ApplyConfig(ParseJson(tokenizerConfigJson, configName), configName, new BertTokenizerSettings()));
+        var config = TokenizerConfig.FromStream(tokenizerConfigJson, $"{sourceName}/{TokenizerFolder.TokenizerConfigFile}");
+        var settings = ApplyConfig(config, new BertTokenizerSettings());
         return new BertTextTokenizer(ReadVocabLines(vocabTxt), settings, [], $"{sourceName}/{VocabFile}");
     }
-
-    private static readonly JsonSerializerOptions IndentedJson = new() { WriteIndented = true };
 
     private JsonObject SpecialTokensJson()
     {
@@ -155,9 +143,8 @@ internal sealed partial class BertTextTokenizer
         return tokens.ToArray();
     }
 
-    private static (string?[] Vocabulary, BertTokenizerSettings Settings) ReadTokenizerJson(string path, BertTokenizerSettings settings, List<string> addedTokens)
+    private static (string?[] Vocabulary, BertTokenizerSettings Settings) ReadTokenizerJson(JsonNode root, string path, BertTokenizerSettings settings, List<string> addedTokens)
     {
-        JsonNode root = ParseJson(path, IO.FileLimits.MaxTokenizerFileBytes);
         var model = root["model"] as JsonObject ?? throw Invalid(path, "has no \"model\" object");
         string? type = GetString(model["type"], path, "model.type");
         if (type != "WordPiece")
@@ -208,9 +195,7 @@ internal sealed partial class BertTextTokenizer
 
     private static void AddWithId(SortedDictionary<int, string> byId, string token, JsonNode? idNode, string path, string where)
     {
-        int id = idNode is JsonValue value && TryGet(value, out int parsed) && parsed >= 0
-            ? parsed
-            : throw Invalid(path, $"gives token '{token}' in {where} the id '{(idNode is null ? "null" : Describe(idNode))}', expected a non-negative integer");
+        int id = GetTokenId(idNode, token, path, where);
         if (byId.TryGetValue(id, out string? existing) && existing != token)
         {
             throw Invalid(path, $"gives id {id} to both '{existing}' and '{token}'");
@@ -243,118 +228,18 @@ internal sealed partial class BertTextTokenizer
         };
     }
 
-    /// <summary>Applies tokenizer_config.json or special_tokens_map.json if the file exists.</summary>
-    private static BertTokenizerSettings ApplyConfig(string path, BertTokenizerSettings settings) =>
-        File.Exists(path) ? Checked(path, () => ApplyConfig(ParseJson(path, IO.FileLimits.MaxConfigJsonBytes), path, settings)) : settings;
-
-    private static BertTokenizerSettings ApplyConfig(JsonNode root, string path, BertTokenizerSettings settings)
+    /// <summary>The folder's settings over <paramref name="settings"/>: flags, model_max_length and the five special tokens.</summary>
+    private static BertTokenizerSettings ApplyConfig(TokenizerConfig config, BertTokenizerSettings settings) => settings with
     {
-        var config = root as JsonObject ?? throw Invalid(path, "is not a JSON object");
-
-        string Token(string key, string current)
-        {
-            JsonNode? node = config[key];
-            return node switch
-            {
-                null => current,
-                JsonValue v when TryGet(v, out string? s) && s is not null => s,
-                JsonObject o when o["content"] is JsonValue c && TryGet(c, out string? s) && s is not null => s,
-                _ => throw Invalid(path, $"has {key} = {Describe(node)}, expected a string or an object with \"content\""),
-            };
-        }
-
-        bool? Flag(string key)
-        {
-            JsonNode? node = config[key];
-            if (node is null) return null;
-            return node is JsonValue v && TryGet(v, out bool b) ? b : throw Invalid(path, $"has {key} = {Describe(node)}, expected true or false");
-        }
-
-        int maxLength = settings.ModelMaxLength;
-        if (config["model_max_length"] is JsonValue lengthNode)
-        {
-            // transformers writes 1e30 for "no limit".
-            double length = TryGet(lengthNode, out double d) ? d : throw Invalid(path, $"has model_max_length = {Describe(lengthNode)}, expected a number");
-            maxLength = length >= int.MaxValue ? int.MaxValue : length >= 2 ? (int)length : throw Invalid(path, $"has model_max_length = {length}, expected at least 2");
-        }
-
-        return settings with
-        {
-            LowerCase = Flag("do_lower_case") ?? settings.LowerCase,
-            StripAccents = config.ContainsKey("strip_accents") ? Flag("strip_accents") : settings.StripAccents,
-            SplitCjk = Flag("tokenize_chinese_chars") ?? settings.SplitCjk,
-            ModelMaxLength = maxLength,
-            UnknownToken = Token("unk_token", settings.UnknownToken),
-            ClsToken = Token("cls_token", settings.ClsToken),
-            SepToken = Token("sep_token", settings.SepToken),
-            PadToken = Token("pad_token", settings.PadToken),
-            MaskToken = Token("mask_token", settings.MaskToken),
-        };
-    }
-
-    private static JsonNode ParseJson(string path, long maxBytes)
-    {
-        using var stream = File.OpenRead(path);
-        if (stream.Length > maxBytes) throw IO.FileLimits.TooLarge(path, stream.Length, maxBytes, $"a {Path.GetFileName(path)}");
-        return ParseJson(stream, path);
-    }
-
-    private static JsonNode ParseJson(Stream stream, string path)
-    {
-        var bytes = new MemoryStream();
-        stream.CopyTo(bytes);
-        // System.Text.Json checks a string's UTF-8 only when it is read, and then throws InvalidOperationException.
-        if (!System.Text.Unicode.Utf8.IsValid(bytes.GetBuffer().AsSpan(0, (int)bytes.Length)))
-            throw Invalid(path, "is not valid UTF-8 text; the file is damaged");
-        try
-        {
-            return JsonNode.Parse(bytes.GetBuffer().AsSpan(0, (int)bytes.Length)) ?? throw Invalid(path, "is empty (JSON null)");
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{path} is not valid JSON: {e.Message}", e);
-        }
-    }
-
-    private static InvalidDataException Invalid(string path, string problem) => new($"{path} {problem}.");
-
-    /// <summary>
-    /// Reads a file's JSON, turning what JsonNode reports only when a value is read (a key given twice, an escaped lone
-    /// surrogate) into InvalidDataException naming the file; the typed reads below already name their field.
-    /// </summary>
-    private static T Checked<T>(string path, Func<T> read)
-    {
-        try { return read(); }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
-        {
-            throw new InvalidDataException($"{path} is not a valid tokenizer file: {e.Message} Replace it with the file from the model's original folder.", e);
-        }
-    }
-
-    /// <summary>A JSON string (null when absent), or InvalidDataException naming the field.</summary>
-    private static string? GetString(JsonNode? node, string path, string field) =>
-        node is null ? null : node is JsonValue v && TryGet(v, out string? s) ? s : throw Mistyped(node, path, field, "a string");
-
-    private static bool? GetBool(JsonNode? node, string path, string field) =>
-        node is null ? null : node is JsonValue v && TryGet(v, out bool b) ? b : throw Mistyped(node, path, field, "true or false");
-
-    private static int? GetInt(JsonNode? node, string path, string field) =>
-        node is null ? null : node is JsonValue v && TryGet(v, out int i) ? i : throw Mistyped(node, path, field, "an integer");
-
-    private static InvalidDataException Mistyped(JsonNode node, string path, string field, string expected) =>
-        Invalid(path, $"has {field} = {Describe(node)}, expected {expected}");
-
-    /// <summary>TryGetValue that answers false instead of throwing InvalidOperationException for a string that is no
-    /// .NET string (an escaped lone surrogate).</summary>
-    private static bool TryGet<T>(JsonValue value, out T? result)
-    {
-        try { return value.TryGetValue(out result); }
-        catch (InvalidOperationException) { result = default; return false; }
-    }
-
-    private static string Describe(JsonNode node)
-    {
-        try { string json = node.ToJsonString(); return json.Length > 80 ? json[..80] + "…" : json; }
-        catch (InvalidOperationException) { return "a string that is not valid Unicode"; }
-    }
+        LowerCase = config.Flag("do_lower_case") ?? settings.LowerCase,
+        // strip_accents: null is a value ("follow do_lower_case"), not an absent key.
+        StripAccents = config.Has("strip_accents") ? config.Flag("strip_accents") : settings.StripAccents,
+        SplitCjk = config.Flag("tokenize_chinese_chars") ?? settings.SplitCjk,
+        ModelMaxLength = config.ModelMaxLength() ?? settings.ModelMaxLength,
+        UnknownToken = config.Token("unk_token", settings.UnknownToken),
+        ClsToken = config.Token("cls_token", settings.ClsToken),
+        SepToken = config.Token("sep_token", settings.SepToken),
+        PadToken = config.Token("pad_token", settings.PadToken),
+        MaskToken = config.Token("mask_token", settings.MaskToken),
+    };
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.ML.Tokenizers;
+using static MLNetTuning.Text.HuggingFaceJson;
 
 namespace MLNetTuning.Text;
 
@@ -51,16 +52,17 @@ internal sealed class ByteLevelBpeTextTokenizer : PieceTokenizer
     public static ByteLevelBpeTextTokenizer Create(IReadOnlyDictionary<string, int> vocabulary, IReadOnlyList<string> merges, HuggingFaceSpecialTokens? specials = null, string source = VocabJsonFile) =>
         new(vocabulary, merges, specials ?? new HuggingFaceSpecialTokens(), source);
 
-    /// <summary>Loads tokenizer.json (a BPE model) or else vocab.json and merges.txt from a Hugging Face folder.</summary>
-    public static ByteLevelBpeTextTokenizer FromFolder(string folder)
+    /// <summary>Loads a Hugging Face RoBERTa tokenizer folder (see <see cref="FromFolder(string, TokenizerConfig)"/>).</summary>
+    public static ByteLevelBpeTextTokenizer FromFolder(string folder) => (ByteLevelBpeTextTokenizer)TokenizerFolder.Load(folder, TokenizerKind.ByteLevelBpe);
+
+    /// <summary>tokenizer.json (a BPE model) or else vocab.json and merges.txt, with the special tokens of the folder's <paramref name="config"/>.</summary>
+    internal static ByteLevelBpeTextTokenizer FromFolder(string folder, TokenizerConfig config)
     {
-        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"Tokenizer folder '{folder}' does not exist.");
-        var specials = TokenizerFolder.ReadSpecialTokens(folder, new HuggingFaceSpecialTokens());
-        string json = Path.Combine(folder, TokenizerFolder.TokenizerJsonFile);
+        var specials = TokenizerFolder.SpecialTokens(config, new HuggingFaceSpecialTokens());
         string vocabPath = Path.Combine(folder, VocabJsonFile), mergesPath = Path.Combine(folder, MergesFile);
-        if (File.Exists(json))
+        if (TokenizerFolder.ReadTokenizerJson(folder) is var (root, json))
         {
-            var (vocabulary, merges) = ReadTokenizerJson(json);
+            var (vocabulary, merges) = Checked(json, () => ReadTokenizerJson(root, json));
             return new(vocabulary, merges, specials, json);
         }
         if (File.Exists(vocabPath) && File.Exists(mergesPath))
@@ -95,21 +97,24 @@ internal sealed class ByteLevelBpeTextTokenizer : PieceTokenizer
 
     private static Dictionary<string, int> ReadVocabJson(string path)
     {
-        var root = TokenizerFolder.ParseJson(path) as JsonObject ?? throw TokenizerFolder.Invalid(path, "is not a JSON object {token: id}");
-        return ReadVocabObject(root, path, "");
+        var root = Parse(path, IO.FileLimits.MaxTokenizerFileBytes) as JsonObject ?? throw Invalid(path, "is not a JSON object {token: id}");
+        return Checked(path, () => ReadVocabObject(root, path, "vocab"));
     }
 
     private static Dictionary<string, int> ReadVocabObject(JsonObject vocab, string path, string where)
     {
         var result = new Dictionary<string, int>(vocab.Count, StringComparer.Ordinal);
-        foreach (var (token, node) in vocab)
-            result[token] = node is JsonValue v && v.TryGetValue(out int id) && id >= 0
-                ? id : throw TokenizerFolder.Invalid(path, $"gives token '{token}'{where} the id {node?.ToJsonString() ?? "null"}, expected a non-negative integer");
+        foreach (var (token, node) in vocab) result[token] = GetTokenId(node, token, path, where);
+        // The tokens are an array indexed by id: a sparse id (2,000,000,000) must not become an array that large.
+        int size = result.Count == 0 ? 0 : result.Values.Max() + 1;
+        if (size > 2L * result.Count + 1024)
+            throw Invalid(path, $"gives a token the id {size - 1:N0}, but lists only {result.Count:N0} tokens; ids must number the tokens from 0 without large gaps");
         return result;
     }
 
     private static List<string> ReadMerges(string path)
     {
+        IO.FileLimits.CheckFileSize(path, IO.FileLimits.MaxTokenizerFileBytes, "a merges.txt");
         var merges = new List<string>(50_000);
         int lineNumber = 0;
         foreach (string line in File.ReadLines(path))
@@ -117,34 +122,35 @@ internal sealed class ByteLevelBpeTextTokenizer : PieceTokenizer
             lineNumber++;
             // The first line of GPT-2's merges.txt is "#version: 0.2"; blank lines end some files.
             if (line.Length == 0 || (lineNumber == 1 && line.StartsWith("#version", StringComparison.Ordinal))) continue;
-            if (line.Split(' ').Length != 2) throw TokenizerFolder.Invalid(path, $"line {lineNumber} is '{line}', expected two tokens separated by one space");
+            if (line.Split(' ').Length != 2) throw Invalid(path, $"line {lineNumber} is '{line}', expected two tokens separated by one space");
             merges.Add(line);
         }
         return merges;
     }
 
-    private static (Dictionary<string, int> Vocabulary, List<string> Merges) ReadTokenizerJson(string path)
+    private static (Dictionary<string, int> Vocabulary, List<string> Merges) ReadTokenizerJson(JsonNode root, string path)
     {
-        var root = TokenizerFolder.ParseJson(path);
-        var model = root["model"] as JsonObject ?? throw TokenizerFolder.Invalid(path, "has no \"model\" object");
-        string? type = model["type"]?.GetValue<string>();
-        if (type != "BPE") throw TokenizerFolder.Invalid(path, $"has model type '{type ?? "(missing)"}', expected 'BPE' for a RoBERTa byte-level BPE tokenizer");
-        var vocabulary = ReadVocabObject(model["vocab"] as JsonObject ?? throw TokenizerFolder.Invalid(path, "has no \"model.vocab\" object {token: id}"), path, " in model.vocab");
+        var model = root["model"] as JsonObject ?? throw Invalid(path, "has no \"model\" object");
+        string? type = GetString(model["type"], path, "model.type");
+        if (type != "BPE") throw Invalid(path, $"has model type '{type ?? "(missing)"}', expected 'BPE' for a RoBERTa byte-level BPE tokenizer");
+        var vocabulary = ReadVocabObject(model["vocab"] as JsonObject ?? throw Invalid(path, "has no \"model.vocab\" object {token: id}"), path, "model.vocab");
         var merges = new List<string>();
-        foreach (var merge in model["merges"] as JsonArray ?? throw TokenizerFolder.Invalid(path, "has no \"model.merges\" array"))
+        foreach (var merge in model["merges"] as JsonArray ?? throw Invalid(path, "has no \"model.merges\" array"))
         {
             // tokenizers writes merges as "a b" strings (before 0.20) or as ["a", "b"] pairs.
             merges.Add(merge switch
             {
-                JsonValue v when v.TryGetValue(out string? s) => s,
-                JsonArray { Count: 2 } pair => $"{pair[0]?.GetValue<string>()} {pair[1]?.GetValue<string>()}",
-                _ => throw TokenizerFolder.Invalid(path, $"has the merge {merge?.ToJsonString()}, expected \"a b\" or [\"a\", \"b\"]"),
+                JsonValue v when TryGet(v, out string? s) && s is not null => s,
+                JsonArray { Count: 2 } pair => $"{GetString(pair[0], path, "model.merges[][0]")} {GetString(pair[1], path, "model.merges[][1]")}",
+                _ => throw Invalid(path, $"has the merge {(merge is null ? "null" : Describe(merge))}, expected \"a b\" or [\"a\", \"b\"]"),
             });
         }
         if (root["added_tokens"] is JsonArray added)
             foreach (var entry in added)
-                if (entry?["content"]?.GetValue<string>() is { } content && entry["id"] is JsonValue idNode && idNode.TryGetValue(out int id))
-                    vocabulary[content] = id;
+            {
+                string content = GetString((entry as JsonObject)?["content"], path, "added_tokens[].content") ?? throw Invalid(path, "has an added_tokens entry without \"content\"");
+                vocabulary[content] = GetTokenId(entry!["id"], content, path, "added_tokens");
+            }
         return (vocabulary, merges);
     }
 }

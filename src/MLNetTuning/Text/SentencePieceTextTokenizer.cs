@@ -60,16 +60,19 @@ internal sealed class SentencePieceTextTokenizer : PieceTokenizer
         return new SentencePieceTextTokenizer(modelBytes, model, tokens, specials ?? new HuggingFaceSpecialTokens(), source);
     }
 
-    /// <summary>Loads sentencepiece.bpe.model and the special tokens from a Hugging Face XLM-RoBERTa folder.</summary>
-    public static SentencePieceTextTokenizer FromFolder(string folder)
+    /// <summary>Loads a Hugging Face XLM-RoBERTa tokenizer folder (see <see cref="FromFolder(string, TokenizerConfig)"/>).</summary>
+    public static SentencePieceTextTokenizer FromFolder(string folder) => (SentencePieceTextTokenizer)TokenizerFolder.Load(folder, TokenizerKind.SentencePieceUnigram);
+
+    /// <summary>sentencepiece.bpe.model, with the special tokens of the folder's <paramref name="config"/>.</summary>
+    internal static SentencePieceTextTokenizer FromFolder(string folder, TokenizerConfig config)
     {
-        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"Tokenizer folder '{folder}' does not exist.");
         string path = Path.Combine(folder, ModelFile);
         if (!File.Exists(path))
             throw new FileNotFoundException(
                 $"No SentencePiece model in '{folder}': looked for {ModelFile}. An XLM-RoBERTa folder from save_pretrained holds it; " +
                 $"a folder with only {TokenizerFolder.TokenizerJsonFile} is not supported yet (Microsoft.ML.Tokenizers builds a Unigram model only from the .model file).", path);
-        return FromModel(File.ReadAllBytes(path), TokenizerFolder.ReadSpecialTokens(folder, new HuggingFaceSpecialTokens()), path);
+        IO.FileLimits.CheckFileSize(path, IO.FileLimits.MaxTokenizerFileBytes, $"a {ModelFile}");
+        return FromModel(File.ReadAllBytes(path), TokenizerFolder.SpecialTokens(config, new HuggingFaceSpecialTokens()), path);
     }
 
     /// <summary>The raw SentencePiece ids of a text, as <c>spm_encode --output_format=id</c> writes them (no fairseq offset).</summary>
