@@ -124,10 +124,11 @@ namespace MLNetTuning.MlNet
         private static T Create(IHostEnvironment env, ModelLoadContext context)
         {
             try { return T.Load(new ModelReader(context, T.Format)); }
-            catch (Exception e) when (e is EndOfStreamException or FormatException)
+            catch (Exception e) when (e is EndOfStreamException or FormatException || (e is IOException && e.TargetSite?.DeclaringType == typeof(BinaryReader)))
             {
-                // BinaryReader's own errors on a cut or garbled stream (a read past its end, a bad string length) mean a
-                // damaged zip: report them as the file error every other damaged field is.
+                // BinaryReader's own errors on a cut or garbled stream (a read past its end, a bad string length: a plain
+                // IOException from ReadString, found by afl-fuzz) mean a damaged zip: report them as the file error every
+                // other damaged field is.
                 throw new InvalidDataException(
                     $"The model zip's {T.Format.LoaderSignature} part is truncated or damaged ({e.Message}); save the model again from the training run.", e);
             }
