@@ -28,7 +28,8 @@ if [ "$what" = steps ] || [ "$what" = all ]; then
     --worker mlnettuning-bf16="$bin/MLNetTuning.Bench worker --precision bf16 --threads 2" \
     --worker fma=peak/fma_worker.sh ${EXTRA_WORKERS:-} \
     --job 'fma 2' --job 'train 16 128 2' --job 'train 32 64 2' \
-    --job 'infer 16 128 3' --job 'infer 32 64 3' --job 'infer 1 128 10') | tee "$out/steps.md"
+    --job 'infer 16 128 3' --job 'infer 32 64 3' --job 'infer 1 128 10' \
+    --job 'train-tok 16 128 2' --job 'train-qa 16 128 2') | tee "$out/steps.md"
 fi
 cd "$here/.."   # the epoch and accuracy runs read samples/data
 if [ "$what" = epoch ] || [ "$what" = all ]; then
