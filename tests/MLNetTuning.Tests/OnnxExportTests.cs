@@ -31,7 +31,7 @@ public sealed class OnnxExportTests(ITestOutputHelper output) : IDisposable
     });
 
     /// <summary>A tiny random model of <paramref name="kind"/> with non-trivial labels, scaling and thresholds.</summary>
-    internal static FineTunedBert TinyModel(BertTask kind, int seed = 7)
+    internal static FineTunedBert TinyModel(BertTask kind, int seed = 7, AnswerSettings? answers = null)
     {
         TorchNativeLoader.EnsureLoaded();
         var tokenizer = RealVocabulary.Value;
@@ -50,7 +50,8 @@ public sealed class OnnxExportTests(ITestOutputHelper output) : IDisposable
         config.Labels = labels;
         // Wider than BERT's 0.02, so that texts get clearly different pooled outputs from a random encoder.
         config.InitializerRange = 0.2;
-        var task = FineTuneTasks.ForScoring(kind, labels, labelMean: 100, labelScale: 20, thresholds: kind == BertTask.MultiLabelClassification ? [0.3f, 0.5f, 0.6f, 0.45f] : null);
+        var task = FineTuneTasks.ForScoring(kind, labels, labelMean: 100, labelScale: 20, answers: answers,
+            thresholds: kind == BertTask.MultiLabelClassification ? [0.3f, 0.5f, 0.6f, 0.45f] : null);
         random.manual_seed(seed);
         var model = task.CreateModel(config);
         model.Bert.InitializeWeights();

@@ -23,7 +23,7 @@ public sealed class OnnxFamilyExportTests(ITestOutputHelper output) : IDisposabl
     public void Dispose() => Directory.Delete(_scratch, recursive: true);
 
     /// <summary>A tiny random task model of <paramref name="modelType"/> with its tokenizer over the test words.</summary>
-    internal static FineTunedBert TinyFamilyModel(string modelType, BertTask kind, int seed = 11)
+    internal static FineTunedBert TinyFamilyModel(string modelType, BertTask kind, int seed = 11, AnswerSettings? answers = null)
     {
         TorchNativeLoader.EnsureLoaded();
         var tokenizer = TinyFamilyCheckpoint.Tokenizer(modelType);
@@ -49,7 +49,7 @@ public sealed class OnnxFamilyExportTests(ITestOutputHelper output) : IDisposabl
         var config = BertConfig.FromJson(json, $"tiny {modelType} config");
         config.Labels = labels;
         config.InitializerRange = 0.2;
-        var task = FineTuneTasks.ForScoring(kind, labels, labelMean: 0, labelScale: 1);
+        var task = FineTuneTasks.ForScoring(kind, labels, labelMean: 0, labelScale: 1, answers: answers);
         random.manual_seed(seed);
         var model = task.CreateModel(config);
         model.Bert.InitializeWeights();

@@ -100,7 +100,7 @@ public sealed class OnnxScorerTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public void OnnxScorer_NamesTheMissingFile_AndRejectsTokenClassification()
+    public void OnnxScorer_NamesTheMissingFile_AndRejectsAnUnknownTask()
     {
         var ml = new MLContext(seed: 1);
         var missing = Assert.Throws<FileNotFoundException>(() => ml.Transforms.Text.BertOnnxScorer(Path.Combine(_scratch, "nope.onnx")));
@@ -109,11 +109,13 @@ public sealed class OnnxScorerTests(ITestOutputHelper output) : IDisposable
         using var tagger = new BertFineTuneTransformer(OnnxExportTests.TinyModel(BertTask.TokenClassification), "Words", null);
         string path = Path.Combine(_scratch, "tagger", "model.onnx");
         tagger.ExportOnnx(path);
+        string settings = Path.Combine(_scratch, "tagger", "mlnet_scoring.json");
+        File.WriteAllText(settings, File.ReadAllText(settings).Replace("\"TokenClassification\"", "\"Summarization\""));
         var unsupported = Assert.Throws<InvalidDataException>(() => ml.Transforms.Text.BertOnnxScorer(path));
         Assert.Contains("mlnet_scoring.json", unsupported.Message);
-        Assert.Contains("TokenClassification", unsupported.Message);
+        Assert.Contains("Summarization", unsupported.Message);
 
-        File.Delete(Path.Combine(_scratch, "tagger", "mlnet_scoring.json"));
+        File.Delete(settings);
         var noSettings = Assert.Throws<FileNotFoundException>(() => ml.Transforms.Text.BertOnnxScorer(path));
         Assert.Contains("mlnet_scoring.json", noSettings.Message);
     }

@@ -2,17 +2,6 @@ using static TorchSharp.torch;
 
 namespace MLNetTuning.Models;
 
-/// <summary>The tokenizer algorithm a family's checkpoints come with; Text/ builds the tokenizer of each kind.</summary>
-internal enum TokenizerKind
-{
-    /// <summary>BERT's WordPiece (vocab.txt, or tokenizer.json with a WordPiece model).</summary>
-    WordPiece,
-    /// <summary>GPT-2's byte-level BPE, as RoBERTa uses it (vocab.json and merges.txt, or tokenizer.json with a BPE model).</summary>
-    ByteLevelBpe,
-    /// <summary>A SentencePiece Unigram model with fairseq's id layout, as XLM-RoBERTa uses it (sentencepiece.bpe.model).</summary>
-    SentencePieceUnigram,
-}
-
 /// <summary>
 /// One model family: what config.json's <c>model_type</c> selects. Everything that differs between families lives in its
 /// model file under Models/; this record is the one place the rest of the code asks.
