@@ -19,6 +19,7 @@ internal sealed class OnnxTextModel : IDisposable
     private readonly InferenceSession _session;
     private readonly bool _usesTokenTypes;
     private readonly string[] _outputNames;
+    private readonly TextOutputs? _textOutputs;
 
     public OnnxTextModel(byte[] graph, ITextTokenizer tokenizer, OnnxScoringSettings settings, string source)
     {
@@ -36,6 +37,7 @@ internal sealed class OnnxTextModel : IDisposable
                 throw new InvalidDataException($"{source}: the graph has no output '{output}', which a {settings.Task} model gives; its outputs are {string.Join(", ", _session.OutputMetadata.Keys)}.");
         _usesTokenTypes = _session.InputMetadata.ContainsKey("token_type_ids");
         OutputColumns = OutputColumnsFor(settings);
+        _textOutputs = settings.IsTextLevel ? TextOutputsFor(settings) : null;
     }
 
     /// <summary>The columns a task fills: the same code as the TorchSharp stage's.</summary>
@@ -91,7 +93,7 @@ internal sealed class OnnxTextModel : IDisposable
                     pairs = new List<string?>(inputs.Count);
                     foreach (var text in inputs.Get<ReadOnlyMemory<char>>(1)) pairs.Add(text.ToString());
                 }
-                TextOutputsFor(Settings).Write(Score(texts, pairs), inputs.Count, outputs);
+                _textOutputs!.Write(Score(texts, pairs), inputs.Count, outputs);
                 break;
         }
     }
