@@ -79,8 +79,8 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
     /// files of the model's family (vocab.txt, or vocab.json and merges.txt, or sentencepiece.bpe.model, with
     /// tokenizer_config.json and special_tokens_map.json) and <c>mlnet_scoring.json</c> (task, labels,
     /// regression mean and scale, multi-label thresholds, maximum length, windows) are written to the same folder; with
-    /// them, <c>MLNetTuning.Onnx</c>'s scorer gives this transformer's columns without TorchSharp (binary, multiclass,
-    /// regression and multi-label; token classification and question answering graphs are for ONNX Runtime directly). Each file is replaced
+    /// them, <c>MLNetTuning.Onnx</c>'s scorer gives this transformer's columns without TorchSharp, for every task and
+    /// family. Each file is replaced
     /// atomically; the model in memory is not changed.
     /// </summary>
     /// <param name="path">The .onnx file to write; its folder is created when missing.</param>

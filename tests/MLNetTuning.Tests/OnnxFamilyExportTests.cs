@@ -131,6 +131,30 @@ public sealed class OnnxFamilyExportTests(ITestOutputHelper output) : IDisposabl
     }
 
     [Theory]
+    [InlineData("roberta")]
+    [InlineData("distilbert")]
+    public void Int8_QuantizesEveryEncoderProduct_OfEachFamily_KeepsItsHeadFloat_AndStaysClose(string family)
+    {
+        using var model = TinyFamilyModel(family, BertTask.MulticlassClassification);
+        var batch = FamilyBatch(model.Tokenizer, pairs: true);
+        var fp32 = OnnxExport.BuildTaskModel(model, out var names);
+        var int8 = fp32.Clone();
+        int quantized = OnnxInt8.Quantize(int8.Graph);
+
+        // 6 Linear layers per block (query, key, value, attention output, and the two feed-forward ones); the sequence head
+        // (RoBERTa's classifier.dense and out_proj, DistilBERT's pre_classifier and classifier) stays float32.
+        Assert.Equal(6 * model.Config.NumHiddenLayers, quantized);
+        Assert.Equal(2, int8.Graph.Node.Count(n => n.OpType == "MatMul" && n.Output[0].StartsWith(OnnxInt8.KeepFloatPrefix, StringComparison.Ordinal)));
+        using var fpSession = new InferenceSession(fp32.ToByteArray());
+        using var q8Session = new InferenceSession(int8.ToByteArray());
+        float[] reference = OnnxExportTests.OrtOutputs(fpSession, batch, names)[0], approximate = OnnxExportTests.OrtOutputs(q8Session, batch, names)[0];
+        double delta = OnnxExportTests.MaxDifference(reference, approximate, batch, false, 3), spread = reference.Max() - reference.Min();
+        output.WriteLine($"{family} int8 vs fp32: max |Δ| {delta:E2} over a logits span of {spread:F3}");
+        Assert.True(delta > 0, "int8 gave exactly the float results: nothing was quantized");
+        Assert.True(delta < 0.05 * spread, $"int8 moved a logit by {delta:E2}, more than 5% of the span {spread:F3}");
+    }
+
+    [Theory]
     [InlineData("roberta", "vocab.json")]
     [InlineData("xlm-roberta", "sentencepiece.bpe.model")]
     [InlineData("distilbert", "vocab.txt")]
