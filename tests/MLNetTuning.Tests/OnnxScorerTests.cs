@@ -127,7 +127,7 @@ public sealed class OnnxScorerTests(ITestOutputHelper output) : IDisposable
         string folder = Path.Combine(AppContext.BaseDirectory, "Data", "onnx-scorer-v1.1");
         var ml = new MLContext(seed: 1);
         var data = ml.Data.LoadFromTextFile(Path.Combine(folder, "texts.tsv"), [new TextLoader.Column("Text", DataKind.String, 0)], separatorChar: '\t');
-        var model = ml.Model.Load(Path.Combine(folder, "model.zip"), out _);
+        var model = ml.Model.Load(Path.Combine(folder, "scorer.zip"), out _);
         var scorer = Assert.IsType<BertOnnxScoringTransformer>(model);
         Assert.Equal("bert", scorer.ModelType);
         var scored = model.Transform(data);
