@@ -118,5 +118,13 @@ internal sealed class TokenClassificationTask : FineTuneTask
     public (int[] Tags, float[] Probabilities)[] Predict(FineTunedBert model, IReadOnlyList<string[]> sentences) =>
         WordTagger.Predict(model.Tokenizer, model.MaxSequenceLength, Words.WindowStride, HeadLabels.Count, model.Logits, sentences);
 
+    /// <summary>
+    /// As <see cref="Predict(FineTunedBert, IReadOnlyList{string[]})"/>, with the head's outputs from <paramref name="logitsOf"/>
+    /// (each example's real tokens × K, concatenated in order), so that another engine (an exported ONNX graph) is read the same way.
+    /// </summary>
+    internal (int[] Tags, float[] Probabilities)[] Predict(ITextTokenizer tokenizer, int maxLength, Func<IReadOnlyList<TokenizedExample>, float[]> logitsOf,
+        IReadOnlyList<string[]> sentences) =>
+        WordTagger.Predict(tokenizer, maxLength, Words.WindowStride, HeadLabels.Count, logitsOf, sentences);
+
     private static int ArgMax(ReadOnlySpan<float> values) => WordTagger.ArgMax(values);
 }
