@@ -12,12 +12,13 @@ public static class BertOnnxCatalog
     /// <summary>
     /// Scores text with a model written by MLNetTuning's <c>ExportOnnx</c> (or <c>mlnet-tune export --format onnx</c>), on
     /// ONNX Runtime, adding the same output columns as the TorchSharp stage that was exported. Binary, multiclass,
-    /// regression and multi-label models are supported.
+    /// regression, multi-label, token-classification and question-answering models are supported, of the BERT, RoBERTa,
+    /// XLM-RoBERTa and DistilBERT families.
     /// </summary>
     /// <param name="catalog">The text transforms catalog.</param>
     /// <param name="modelPath">The .onnx file; <c>mlnet_scoring.json</c> and the tokenizer files must be beside it.</param>
-    /// <param name="textColumnName">The text column; null for the column the model was trained on (or "Text").</param>
-    /// <param name="secondTextColumnName">The second text column of sentence pairs; null for the one the model was trained on, if any.</param>
+    /// <param name="textColumnName">The text column (token classification: the words, a text vector or one text as trained; question answering: the question); null for the column the model was trained on (or "Text").</param>
+    /// <param name="secondTextColumnName">The second text column of sentence pairs (question answering: the context); null for the one the model was trained on, if any.</param>
     /// <exception cref="ArgumentException"><paramref name="modelPath"/> is empty.</exception>
     /// <exception cref="FileNotFoundException">The graph or its <c>mlnet_scoring.json</c> is missing.</exception>
     /// <exception cref="InvalidDataException">A file is invalid, or the task is one this package does not score; the message names the file.</exception>

@@ -22,9 +22,7 @@ public sealed class BertOnnxScorerEstimator : IEstimator<BertOnnxScoringTransfor
         _settings = BertOnnxScoringTransformer.LoadSettings(modelPath);
         string text = textColumn ?? _settings.TextColumn ?? "Text";
         string? pair = secondTextColumn ?? _settings.SecondTextColumn;
-        _inputs = pair is null
-            ? [new InputColumn(text, TextDataViewType.Instance)]
-            : [new InputColumn(text, TextDataViewType.Instance), new InputColumn(pair, TextDataViewType.Instance)];
+        _inputs = OnnxTextModel.InputColumnsFor(_settings, text, pair);
     }
 
     /// <summary>Loads the graph into a new ONNX Runtime session and returns the scorer; the data is only checked for its columns.</summary>
@@ -40,5 +38,5 @@ public sealed class BertOnnxScorerEstimator : IEstimator<BertOnnxScoringTransfor
 
     /// <summary>The output columns for an input shape, without data.</summary>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema) =>
-        BatchedMappingTransformer.ExtendSchemaShape(inputSchema, _inputs, OnnxTextModel.OutputsFor(_settings).Columns, nameof(BertOnnxScoringTransformer));
+        BatchedMappingTransformer.ExtendSchemaShape(inputSchema, _inputs, OnnxTextModel.OutputColumnsFor(_settings), nameof(BertOnnxScoringTransformer));
 }

@@ -73,13 +73,14 @@ public sealed class BertFineTuneTransformer : ITransformer, ICanSaveModel, IMode
 
     /// <summary>
     /// Writes the fine-tuned model as an ONNX graph for ONNX Runtime (and the servers built on it): opset 17, dynamic batch
-    /// and sequence axes, inputs <c>input_ids</c>, <c>attention_mask</c> and <c>token_type_ids</c> (int64 [batch, sequence]),
-    /// and the head's raw outputs as Hugging Face's exporter names them: <c>logits</c> ([batch, K] per text,
+    /// and sequence axes, inputs <c>input_ids</c>, <c>attention_mask</c> and, for BERT only, <c>token_type_ids</c> (int64
+    /// [batch, sequence]; RoBERTa, XLM-RoBERTa and DistilBERT have no token types, as in Hugging Face's exports), and the head's raw outputs as Hugging Face's exporter names them: <c>logits</c> ([batch, K] per text,
     /// [batch, sequence, K] per token) or <c>start_logits</c> and <c>end_logits</c> for question answering. The tokenizer
-    /// files (vocab.txt, tokenizer_config.json, special_tokens_map.json) and <c>mlnet_scoring.json</c> (task, labels,
+    /// files of the model's family (vocab.txt, or vocab.json and merges.txt, or sentencepiece.bpe.model, with
+    /// tokenizer_config.json and special_tokens_map.json) and <c>mlnet_scoring.json</c> (task, labels,
     /// regression mean and scale, multi-label thresholds, maximum length, windows) are written to the same folder; with
-    /// them, <c>MLNetTuning.Onnx</c>'s scorer gives this transformer's columns without TorchSharp (binary, multiclass,
-    /// regression and multi-label; token classification and question answering graphs are for ONNX Runtime directly). Each file is replaced
+    /// them, <c>MLNetTuning.Onnx</c>'s scorer gives this transformer's columns without TorchSharp, for every task and
+    /// family. Each file is replaced
     /// atomically; the model in memory is not changed.
     /// </summary>
     /// <param name="path">The .onnx file to write; its folder is created when missing.</param>

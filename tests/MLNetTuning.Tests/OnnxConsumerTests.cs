@@ -9,7 +9,8 @@ namespace MLNetTuning.Tests;
 /// <summary>
 /// The deployment MLNetTuning.Onnx exists for: an app that references it and not TorchSharp (OnnxConsumer/) is published,
 /// its folder holds no libtorch and no TorchSharp, and in two fresh processes it builds, saves, reloads and scores a model
-/// that the main package exported, giving the TorchSharp stage's predictions.
+/// that the main package exported, giving the TorchSharp stage's predictions: a multiclass model, and a token classifier
+/// behind ML.NET's own word splitter (tags per word).
 /// </summary>
 public sealed class OnnxConsumerTests(ITestOutputHelper output) : IDisposable
 {
@@ -25,12 +26,19 @@ public sealed class OnnxConsumerTests(ITestOutputHelper output) : IDisposable
         public string Text { get; set; } = "";
     }
 
+    private sealed class WordsRow
+    {
+        [VectorType] public string[] Words { get; set; } = [];
+    }
+
     [Fact]
     public void PublishedAppWithoutTorchSharp_ScoresAnExportedModel_AsTheTorchSharpStageDoes()
     {
-        // The model and what the TorchSharp stage predicts for 24 real e-mails (tabs and line breaks flattened for the TSV).
-        var texts = RepoFiles.ReadTsv("samples", "data", "spam", "test.tsv").Select(r => string.Join(' ', r[2].Split(['\t', '\n', '\r']))).Take(24).ToArray();
-        string tsv = Path.Combine(_scratch, "texts.tsv"), onnx = Path.Combine(_scratch, "export", "model.onnx");
+        // The model and what the TorchSharp stage predicts for 24 real e-mails (whitespace runs flattened to one space for
+        // the TSV, so that ML.NET's word splitter and string.Split give the same words to the tagger).
+        var texts = RepoFiles.ReadTsv("samples", "data", "spam", "test.tsv")
+            .Select(r => string.Join(' ', r[2].Split([' ', '\t', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries))).Take(24).ToArray();
+        string tsv = Path.Combine(_scratch, "texts.tsv"), onnx = Path.Combine(_scratch, "export", "model.onnx"), taggerOnnx = Path.Combine(_scratch, "tagger", "model.onnx");
         File.WriteAllLines(tsv, texts);
         var ml = new MLContext(seed: 1);
         var data = ml.Data.LoadFromEnumerable(texts.Select(t => new TextRow { Text = t }));
@@ -42,6 +50,15 @@ public sealed class OnnxConsumerTests(ITestOutputHelper output) : IDisposable
             var scored = torch.Transform(data);
             expectedLabels = scored.GetColumn<uint>("PredictedLabel").Select(k => torch.ClassNames[(int)k - 1]).ToArray();
             expectedScores = scored.GetColumn<float[]>("Score").ToArray();
+        }
+        string[] expectedTags;
+        float[][] expectedTagScores;
+        using (var tagger = new BertFineTuneTransformer(OnnxExportTests.TinyModel(BertTask.TokenClassification), "Words", null))
+        {
+            tagger.ExportOnnx(taggerOnnx);
+            var scored = tagger.Transform(ml.Data.LoadFromEnumerable(texts.Select(t => new WordsRow { Words = t.Split(' ') })));
+            expectedTags = scored.GetColumn<uint[]>("PredictedLabel").Select(tags => string.Join(" ", tags.Select(k => tagger.ClassNames[(int)k - 1]))).ToArray();
+            expectedTagScores = scored.GetColumn<float[]>("Score").ToArray();
         }
 
         string app = Path.Combine(_scratch, "app"), published = Path.Combine(_scratch, "published");
@@ -69,8 +86,25 @@ public sealed class OnnxConsumerTests(ITestOutputHelper output) : IDisposable
         Assert.True(save.ExitCode == 0 && score.ExitCode == 0, save.Output + score.Output);
         Assert.Contains("NO TORCHSHARP", score.Output);
 
-        var lines = File.ReadAllLines(scores);
-        Assert.Equal(texts.Length, lines.Length);
+        double delta = Compare(File.ReadAllLines(scores), expectedLabels, expectedScores);
+        output.WriteLine($"consumer vs TorchSharp stage: labels identical, Score max |Δ| {delta:E2}");
+        Assert.True(delta <= 1e-4, $"Score max |Δ| {delta:E2}");
+
+        string taggerZip = Path.Combine(_scratch, "tagger.zip"), tags = Path.Combine(_scratch, "tags.tsv");
+        var saveTagger = Run(TimeSpan.FromMinutes(2), consumer, "save", taggerOnnx, tsv, taggerZip, "words");
+        var scoreTagger = Run(TimeSpan.FromMinutes(2), consumer, "score", taggerZip, tsv, tags, "words");
+        output.WriteLine(saveTagger.Output + scoreTagger.Output);
+        Assert.True(saveTagger.ExitCode == 0 && scoreTagger.ExitCode == 0, saveTagger.Output + scoreTagger.Output);
+        Assert.Contains("NO TORCHSHARP", scoreTagger.Output);
+        double tagDelta = Compare(File.ReadAllLines(tags), expectedTags, expectedTagScores);
+        output.WriteLine($"consumer tagger vs TorchSharp stage: {expectedTagScores.Sum(s => s.Length)} words, tags identical, Score max |Δ| {tagDelta:E2}");
+        Assert.True(tagDelta <= 1e-4, $"tagger Score max |Δ| {tagDelta:E2}");
+    }
+
+    /// <summary>Checks each line's labels (first field) and returns the largest Score difference (second field).</summary>
+    private static double Compare(string[] lines, string[] expectedLabels, float[][] expectedScores)
+    {
+        Assert.Equal(expectedLabels.Length, lines.Length);
         Assert.Equal(expectedLabels, lines.Select(l => l.Split('\t')[0]));
         double delta = 0;
         for (int i = 0; i < lines.Length; i++)
@@ -79,8 +113,7 @@ public sealed class OnnxConsumerTests(ITestOutputHelper output) : IDisposable
             Assert.Equal(expectedScores[i].Length, actual.Length);
             delta = Math.Max(delta, expectedScores[i].Zip(actual, (a, b) => Math.Abs(a - b)).Max());
         }
-        output.WriteLine($"consumer vs TorchSharp stage: labels identical, Score max |Δ| {delta:E2}");
-        Assert.True(delta <= 1e-4, $"Score max |Δ| {delta:E2}");
+        return delta;
     }
 
     private static (int ExitCode, string Output) Run(TimeSpan timeout, params string[] args)

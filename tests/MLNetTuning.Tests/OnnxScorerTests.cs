@@ -100,7 +100,7 @@ public sealed class OnnxScorerTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public void OnnxScorer_NamesTheMissingFile_AndRejectsTokenClassification()
+    public void OnnxScorer_NamesTheMissingFile_AndRejectsAnUnknownTask()
     {
         var ml = new MLContext(seed: 1);
         var missing = Assert.Throws<FileNotFoundException>(() => ml.Transforms.Text.BertOnnxScorer(Path.Combine(_scratch, "nope.onnx")));
@@ -109,13 +109,41 @@ public sealed class OnnxScorerTests(ITestOutputHelper output) : IDisposable
         using var tagger = new BertFineTuneTransformer(OnnxExportTests.TinyModel(BertTask.TokenClassification), "Words", null);
         string path = Path.Combine(_scratch, "tagger", "model.onnx");
         tagger.ExportOnnx(path);
+        string settings = Path.Combine(_scratch, "tagger", "mlnet_scoring.json");
+        File.WriteAllText(settings, File.ReadAllText(settings).Replace("\"TokenClassification\"", "\"Summarization\""));
         var unsupported = Assert.Throws<InvalidDataException>(() => ml.Transforms.Text.BertOnnxScorer(path));
         Assert.Contains("mlnet_scoring.json", unsupported.Message);
-        Assert.Contains("TokenClassification", unsupported.Message);
+        Assert.Contains("Summarization", unsupported.Message);
 
-        File.Delete(Path.Combine(_scratch, "tagger", "mlnet_scoring.json"));
+        File.Delete(settings);
         var noSettings = Assert.Throws<FileNotFoundException>(() => ml.Transforms.Text.BertOnnxScorer(path));
         Assert.Contains("mlnet_scoring.json", noSettings.Message);
+    }
+
+    [Fact]
+    public void ModelZipOfTheFirstLayout_StillLoads_AndScoresAsItDidThen()
+    {
+        // Written by the package before zips held any tokenizer kind's files (see Data/onnx-scorer-v1.1/README.md).
+        string folder = Path.Combine(AppContext.BaseDirectory, "Data", "onnx-scorer-v1.1");
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromTextFile(Path.Combine(folder, "texts.tsv"), [new TextLoader.Column("Text", DataKind.String, 0)], separatorChar: '\t');
+        var model = ml.Model.Load(Path.Combine(folder, "scorer.zip"), out _);
+        var scorer = Assert.IsType<BertOnnxScoringTransformer>(model);
+        Assert.Equal("bert", scorer.ModelType);
+        var scored = model.Transform(data);
+        VBuffer<ReadOnlyMemory<char>> classes = default;
+        scored.Schema["PredictedLabel"].GetKeyValues(ref classes);
+        var names = classes.DenseValues().Select(c => c.ToString()).ToArray();
+        var expected = File.ReadAllLines(Path.Combine(folder, "scores.tsv")).Select(l => l.Split('\t')).ToArray();
+        var labels = scored.GetColumn<uint>("PredictedLabel").Select(k => names[k - 1]).ToArray();
+        var scores = scored.GetColumn<float[]>("Score").ToArray();
+        Assert.Equal(expected.Select(e => e[0]), labels);
+        double delta = 0;
+        for (int i = 0; i < expected.Length; i++)
+            delta = Math.Max(delta, expected[i][1].Split(' ').Select(x => float.Parse(x, System.Globalization.CultureInfo.InvariantCulture)).Zip(scores[i], (a, b) => Math.Abs(a - b)).Max());
+        output.WriteLine($"layout 1.1 zip: {labels.Length} rows, labels identical, Score max |Δ| {delta:E2}");
+        Assert.True(delta <= 1e-6, $"Score max |Δ| {delta:E2}");
+        scorer.Dispose();
     }
 
     [Fact]

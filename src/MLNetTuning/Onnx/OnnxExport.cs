@@ -59,8 +59,8 @@ internal static class OnnxExport
         var g = new OnnxGraphBuilder();
         var encoder = OnnxEncoderGraphs.For(model.Config);
         var inputs = Inputs(g, encoder.UsesTokenTypes);
-        var encoded = encoder.Build(g, weights, "bert.", inputs);
-        outputs = OnnxHeads.Build(g, weights, model.Task, model.Model.HeadName, encoded);
+        var encoded = encoder.Build(g, weights, Models.ModelFamilies.Of(model.Config).Prefix + ".", inputs);
+        outputs = OnnxHeads.Build(g, weights, model.Task, model.Model.HeadName, encoder, encoded);
         CheckEverythingExported(weights, "the fine-tuned model");
         return g.ToModel(ProducerVersion, Metadata(model));
     }
@@ -110,11 +110,13 @@ internal static class OnnxExport
         {
             ["format_version"] = 1,
             ["model"] = graphFile,
-            ["model_type"] = "bert",
+            ["model_type"] = model.Config.ModelType,
+            ["tokenizer"] = Models.ModelFamilies.Of(model.Config).Tokenizer.ToString(),
             ["task"] = task.Kind.ToString(),
             ["quantization"] = quantization.ToString(),
             ["max_length"] = model.MaxSequenceLength,
-            ["inputs"] = new JsonArray("input_ids", "attention_mask", "token_type_ids"),
+            ["inputs"] = Models.ModelFamilies.Of(model.Config).HasTokenTypes
+                ? new JsonArray("input_ids", "attention_mask", "token_type_ids") : new JsonArray("input_ids", "attention_mask"),
             ["outputs"] = new JsonArray(outputs.Select(o => (JsonNode?)o).ToArray()),
             ["head_labels"] = new JsonArray(task.HeadLabels.Select(l => (JsonNode?)l).ToArray()),
             ["class_names"] = new JsonArray(task.ClassNames.Select(l => (JsonNode?)l).ToArray()),
@@ -155,7 +157,7 @@ internal static class OnnxExport
 /// <summary>The task heads on top of any family's encoder outputs, named as Hugging Face's ONNX exporter names them.</summary>
 internal static class OnnxHeads
 {
-    public static string[] Build(OnnxGraphBuilder g, OnnxWeights w, FineTuneTask task, string headName, OnnxEncoderOutputs encoded)
+    public static string[] Build(OnnxGraphBuilder g, OnnxWeights w, FineTuneTask task, string headName, IOnnxEncoderGraph encoder, OnnxEncoderOutputs encoded)
     {
         const TensorProto.Types.DataType F = TensorProto.Types.DataType.Float;
         string b = OnnxExport.BatchAxis, t = OnnxExport.SequenceAxis;
@@ -172,8 +174,7 @@ internal static class OnnxHeads
                 g.Output(Head(g, w, headName, encoded.LastHiddenState), "logits", F, b, t, k);
                 return ["logits"];
             default:
-                string pooled = encoded.PooledOutput ?? throw new InvalidOperationException($"{task.Kind} needs the encoder's pooled output, which this model has no pooler for.");
-                g.Output(Head(g, w, headName, pooled), "logits", F, b, k);
+                g.Output(Head(g, w, headName, encoder.SequenceFeatures(g, w, encoded, headName)), "logits", F, b, k);
                 return ["logits"];
         }
     }

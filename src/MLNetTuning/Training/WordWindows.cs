@@ -1,4 +1,3 @@
-using MLNetTuning.Models;
 using MLNetTuning.Text;
 
 namespace MLNetTuning.Training;
@@ -21,6 +20,9 @@ internal sealed record WordWindow(TokenizedExample Example, int FirstWord, int[]
 /// </summary>
 internal static class WordWindows
 {
+    /// <summary>The label of a position the loss skips: torch's cross-entropy <c>ignore_index</c>, as <c>BertForTokenClassification.IgnoreIndex</c>.</summary>
+    public const int IgnoreLabel = -100;
+
     public static List<WordWindow> Cut(ITextTokenizer tokenizer, IReadOnlyList<string> words, IReadOnlyList<int>? tags, int maxLength, int stride)
     {
         var ids = new List<int>();
@@ -57,7 +59,7 @@ internal static class WordWindows
         int length = end - start + 2;
         var inputIds = new int[length];
         var labels = new int[length];
-        Array.Fill(labels, (int)BertForTokenClassification.IgnoreIndex);
+        Array.Fill(labels, IgnoreLabel);
         // Every family's single-text template is one token on each side: [CLS] … [SEP] or <s> … </s>.
         inputIds[0] = tokenizer.Template.Start[0];
         inputIds[length - 1] = tokenizer.Template.End[0];

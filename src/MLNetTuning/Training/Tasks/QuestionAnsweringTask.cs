@@ -13,9 +13,6 @@ namespace MLNetTuning.Training;
 /// </summary>
 internal sealed class QuestionAnsweringTask(AnswerSettings settings) : FineTuneTask(["start", "end"])
 {
-    /// <summary>Start and end candidates taken from each window before pairing them (run_qa's n_best_size).</summary>
-    private const int BestPerWindow = 20;
-
     public override BertTask Kind => BertTask.QuestionAnswering;
     public override string ProblemType => "single_label_classification";
     public override bool StratifiedSplit => false;
@@ -54,91 +51,17 @@ internal sealed class QuestionAnsweringTask(AnswerSettings settings) : FineTuneT
 
     protected override IReadOnlyList<ValidationMetric> SelectionMetrics => [ValidationMetric.Accuracy];
 
-    public override IReadOnlyList<OutputColumn> OutputColumns => Settings.TopK == 1 ? Single : [.. Single,
-        new OutputColumn("PredictedAnswers", new VectorDataViewType(TextDataViewType.Instance), DataViewSchema.Annotations.Empty),
-        OutputColumn.VariableFloatVector("Scores")];
-
-    private static readonly OutputColumn[] Single =
-        [OutputColumn.Scalar("PredictedAnswer", TextDataViewType.Instance), OutputColumn.Scalar("PredictedAnswerStart", NumberDataViewType.Int32), OutputColumn.Scalar("Score", NumberDataViewType.Single)];
+    public override IReadOnlyList<OutputColumn> OutputColumns => AnswerSpans.OutputColumns(Settings.TopK);
 
     public override void MapBatch(FineTunedBert model, InputBatch inputs, bool hasPair, OutputBatch outputs)
     {
-        var questions = inputs.Get<ReadOnlyMemory<char>>(0).ToArray().Select(q => q.ToString()).ToList();
-        var contexts = inputs.Get<ReadOnlyMemory<char>>(1).ToArray().Select(c => c.ToString()).ToList();
-        var answers = Predict(model, questions, contexts);
-        var text = outputs.Get<ReadOnlyMemory<char>>(0);
-        var start = outputs.Get<int>(1);
-        var score = outputs.Get<float>(2);
-        for (int row = 0; row < inputs.Count; row++)
-        {
-            var best = answers[row][0];
-            (text[row], start[row], score[row]) = (best.Text.AsMemory(), best.Start, best.Score);
-        }
-        if (Settings.TopK == 1) return;
-        var texts = outputs.Get<VBuffer<ReadOnlyMemory<char>>>(3);
-        var scores = outputs.Get<VBuffer<float>>(4);
-        for (int row = 0; row < inputs.Count; row++)
-        {
-            var list = answers[row];
-            texts[row] = new VBuffer<ReadOnlyMemory<char>>(list.Count, list.Select(a => a.Text.AsMemory()).ToArray());
-            scores[row] = new VBuffer<float>(list.Count, list.Select(a => a.Score).ToArray());
-        }
+        var (questions, contexts) = AnswerSpans.ReadQuestions(inputs);
+        AnswerSpans.Write(Predict(model, questions, contexts), Settings.TopK, outputs);
     }
 
-    /// <summary>
-    /// The best answers to each question, best first (at least one; the empty answer, start -1, when no span fits): the n best
-    /// starts and ends of every window paired within <see cref="AnswerSettings.MaxAnswerLength"/>, inside the context, end ≥ start,
-    /// the same span from two windows counted once at its higher score.
-    /// </summary>
-    public List<(string Text, int Start, float Score)>[] Predict(FineTunedBert model, IReadOnlyList<string> questions, IReadOnlyList<string> contexts)
-    {
-        var windows = new List<AnswerWindow>[questions.Count];
-        Parallel.For(0, questions.Count, i => windows[i] = AnswerWindows.Cut(model.Tokenizer, questions[i], contexts[i], null, model.MaxSequenceLength, Settings.DocumentStride));
-        float[] logits = model.Logits(windows.SelectMany(w => w).Select(w => w.Example).ToList());
-        var results = new List<(string Text, int Start, float Score)>[questions.Count];
-        int offset = 0;
-        for (int q = 0; q < questions.Count; q++)
-        {
-            var spans = new Dictionary<(int Start, int End), float>();
-            float noAnswer = float.PositiveInfinity;
-            foreach (var window in windows[q])
-            {
-                int length = window.Example.Ids.Length;
-                var (start, end) = (Softmax(logits, offset, length, 0), Softmax(logits, offset, length, 1));
-                // run_qa keeps the smallest [CLS] score over the windows as the no-answer score.
-                noAnswer = Math.Min(noAnswer, start[0] * end[0]);
-                foreach (int s in Best(start, window))
-                    foreach (int e in Best(end, window))
-                    {
-                        if (e < s || e - s + 1 > Settings.MaxAnswerLength) continue;
-                        var characters = window.Characters(s, e);
-                        float p = start[s] * end[e];
-                        if (!spans.TryGetValue(characters, out var known) || p > known) spans[characters] = p;
-                    }
-                offset += LogitsPerExample(window.Example);
-            }
-            var ranked = spans.Select(kv => (Text: contexts[q].Substring(kv.Key.Start, kv.Key.End - kv.Key.Start), kv.Key.Start, Score: kv.Value)).ToList();
-            if (Settings.AllowNoAnswer || ranked.Count == 0) ranked.Add(("", -1, ranked.Count == 0 && !Settings.AllowNoAnswer ? 0 : noAnswer));
-            results[q] = [.. ranked.OrderByDescending(a => a.Score).ThenBy(a => a.Start).Take(Settings.TopK)];
-        }
-        return results;
-    }
-
-    /// <summary>The input positions of the window's context whose probabilities are among the n best.</summary>
-    private static IEnumerable<int> Best(float[] probabilities, AnswerWindow window) =>
-        Enumerable.Range(window.ContextPosition, window.ContextTokens).OrderByDescending(t => probabilities[t]).Take(BestPerWindow);
-
-    /// <summary>Softmax over one window's start (<paramref name="which"/> 0) or end (1) logits; the block is [T, 2] row-major.</summary>
-    private static float[] Softmax(float[] logits, int offset, int length, int which)
-    {
-        var result = new float[length];
-        float max = float.NegativeInfinity;
-        for (int t = 0; t < length; t++) max = Math.Max(max, logits[offset + t * 2 + which]);
-        double sum = 0;
-        for (int t = 0; t < length; t++) sum += result[t] = MathF.Exp(logits[offset + t * 2 + which] - max);
-        for (int t = 0; t < length; t++) result[t] = (float)(result[t] / sum);
-        return result;
-    }
+    /// <summary>The best answers to each question, best first (see <see cref="AnswerSpans.Predict"/>).</summary>
+    public List<(string Text, int Start, float Score)>[] Predict(FineTunedBert model, IReadOnlyList<string> questions, IReadOnlyList<string> contexts) =>
+        AnswerSpans.Predict(model.Tokenizer, model.MaxSequenceLength, Settings, model.Logits, questions, contexts);
 
     private static int ArgMax(float[] logits, int offset, int length, int which)
     {

@@ -109,87 +109,22 @@ internal sealed class TokenClassificationTask : FineTuneTask
     protected override IReadOnlyList<ValidationMetric> SelectionMetrics =>
         IsEntityTagSet ? [ValidationMetric.F1, ValidationMetric.Accuracy] : [ValidationMetric.Accuracy];
 
-    public override IReadOnlyList<OutputColumn> OutputColumns =>
-        [OutputColumn.VariableFloatVector("Score"), OutputColumn.KeyVector("PredictedLabel", HeadLabels)];
+    public override IReadOnlyList<OutputColumn> OutputColumns => WordTagger.OutputColumns(HeadLabels);
 
-    public override void MapBatch(FineTunedBert model, InputBatch inputs, bool hasPair, OutputBatch outputs)
-    {
-        var sentences = new List<string[]>(inputs.Count);
-        if (WordsAreVector)
-            foreach (var words in inputs.Get<VBuffer<ReadOnlyMemory<char>>>(0)) sentences.Add(words.DenseValues().Select(w => w.ToString()).ToArray());
-        else
-            foreach (var text in inputs.Get<ReadOnlyMemory<char>>(0)) sentences.Add(WordInput.SplitText(text.Span));
-        var predictions = Predict(model, sentences);
-        var scores = outputs.Get<VBuffer<float>>(0);
-        var keys = outputs.Get<VBuffer<uint>>(1);
-        for (int row = 0; row < inputs.Count; row++)
-        {
-            var (tags, probabilities) = predictions[row];
-            var scoreEditor = VBufferEditor.Create(ref scores[row], tags.Length);
-            var keyEditor = VBufferEditor.Create(ref keys[row], tags.Length);
-            for (int w = 0; w < tags.Length; w++)
-            {
-                scoreEditor.Values[w] = probabilities[w];
-                keyEditor.Values[w] = (uint)tags[w] + 1;   // keys are 1-based; 0 means missing
-            }
-            scores[row] = scoreEditor.Commit();
-            keys[row] = keyEditor.Commit();
-        }
-    }
+    public override void MapBatch(FineTunedBert model, InputBatch inputs, bool hasPair, OutputBatch outputs) =>
+        WordTagger.Write(Predict(model, WordTagger.ReadSentences(inputs, WordsAreVector)), outputs);
 
     /// <summary>Each word's tag (0-based) and its probability; a word in two windows is read from the one where it has more context.</summary>
     public (int[] Tags, float[] Probabilities)[] Predict(FineTunedBert model, IReadOnlyList<string[]> sentences) =>
-        Predict(model.Tokenizer, model.MaxSequenceLength, model.Logits, sentences);
+        WordTagger.Predict(model.Tokenizer, model.MaxSequenceLength, Words.WindowStride, HeadLabels.Count, model.Logits, sentences);
 
     /// <summary>
     /// As <see cref="Predict(FineTunedBert, IReadOnlyList{string[]})"/>, with the head's outputs from <paramref name="logitsOf"/>
     /// (each example's real tokens × K, concatenated in order), so that another engine (an exported ONNX graph) is read the same way.
     /// </summary>
     internal (int[] Tags, float[] Probabilities)[] Predict(ITextTokenizer tokenizer, int maxLength, Func<IReadOnlyList<TokenizedExample>, float[]> logitsOf,
-        IReadOnlyList<string[]> sentences)
-    {
-        var windows = new List<WordWindow>[sentences.Count];
-        Parallel.For(0, sentences.Count, i => windows[i] = WordWindows.Cut(tokenizer, sentences[i], null, maxLength, Words.WindowStride));
-        var examples = windows.SelectMany(w => w).Select(w => w.Example).ToList();
-        float[] logits = logitsOf(examples);
-        int k = HeadLabels.Count, offset = 0;
-        var results = new (int[] Tags, float[] Probabilities)[sentences.Count];
-        var probabilities = new float[k];
-        for (int s = 0; s < sentences.Count; s++)
-        {
-            var (tags, scores, context) = (new int[sentences[s].Length], new float[sentences[s].Length], new int[sentences[s].Length]);
-            Array.Fill(context, -1);
-            foreach (var window in windows[s])
-            {
-                for (int j = 0; j < window.Positions.Length; j++)
-                {
-                    int word = window.FirstWord + j;
-                    if (window.Context(j) <= context[word]) continue;
-                    context[word] = window.Context(j);
-                    Softmax(logits.AsSpan(offset + window.Positions[j] * k, k), probabilities);
-                    tags[word] = ArgMax(probabilities);
-                    scores[word] = probabilities[tags[word]];
-                }
-                offset += LogitsPerExample(window.Example);
-            }
-            results[s] = (tags, scores);
-        }
-        return results;
-    }
+        IReadOnlyList<string[]> sentences) =>
+        WordTagger.Predict(tokenizer, maxLength, Words.WindowStride, HeadLabels.Count, logitsOf, sentences);
 
-    private static int ArgMax(ReadOnlySpan<float> values)
-    {
-        int best = 0;
-        for (int i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
-        return best;
-    }
-
-    private static void Softmax(ReadOnlySpan<float> logits, Span<float> probabilities)
-    {
-        float max = float.NegativeInfinity;
-        foreach (var x in logits) max = Math.Max(max, x);
-        double sum = 0;
-        for (int i = 0; i < logits.Length; i++) sum += probabilities[i] = MathF.Exp(logits[i] - max);
-        for (int i = 0; i < logits.Length; i++) probabilities[i] = (float)(probabilities[i] / sum);
-    }
+    private static int ArgMax(ReadOnlySpan<float> values) => WordTagger.ArgMax(values);
 }
