@@ -46,23 +46,10 @@ internal static class FineTuneLoop
         var settings = checkpoints is null ? null : TrainingCheckpoint.Settings(arguments, model, train, validation);
 
         // Resuming puts back everything a step reads: weights, moments, best weights, history, and the generators' positions.
-        int firstEpoch = 1, stepsDoneInFirstEpoch = 0;
-        if (checkpoints is { ResumeFrom: null } && TrainingCheckpoint.List(checkpoints.Directory) is { Count: > 0 } existing)
-            // A new run among another run's checkpoints would prune them, or be pruned by their higher step numbers.
-            throw new ArgumentException($"BertFineTuneOptions.CheckpointDirectory '{checkpoints.Directory}' already holds checkpoints of a run " +
-                $"({string.Join(", ", existing.Select(c => Path.GetFileName(c.Folder)))}). Continue that run (ResumeFromCheckpoint = \"{BertFineTuneOptions.LatestCheckpoint}\"), " +
-                "or give this run an empty folder.", "options");
-        if (checkpoints?.ResumeFrom is { } resumeFrom && TrainingCheckpoint.Find(checkpoints.Directory, resumeFrom, log) is { } resumed)
-        {
-            var record = TrainingCheckpoint.ReadRecord(resumed, settings!, log);
-            bestWeights = TrainingCheckpoint.LoadTensors(resumed, model, optimizer);
-            TrainingCheckpoint.Restore(record, state, control);
-            state.LastCheckpoint = resumed;
-            (firstEpoch, stepsDoneInFirstEpoch) = record.EpochEnded ? (record.Epoch + 1, 0) : (record.Epoch, record.StepInEpoch);
-            // The data order of an epoch is drawn from one C# generator at its start: drawing the finished epochs again puts it where it was.
-            for (int epoch = 1; epoch < firstEpoch; epoch++) EpochBatches();
-            log.Info($"resumed from {resumed}: epoch {state.Epoch}, step {state.Step}/{state.TotalSteps}");
-        }
+        var (firstEpoch, stepsDoneInFirstEpoch) = checkpoints is null ? (1, 0)
+            : Resume(checkpoints, settings!, model, optimizer, state, control, ref bestWeights, log);
+        // The data order of an epoch is drawn from one C# generator at its start: drawing the finished epochs again puts it where it was.
+        for (int epoch = 1; epoch < firstEpoch; epoch++) EpochBatches();
         var elapsedBefore = state.Elapsed;
         var clock = Stopwatch.StartNew();
         TrainingDivergedException? diverged = null;
@@ -172,6 +159,31 @@ internal static class FineTuneLoop
             state.LastCheckpoint = TrainingCheckpoint.Write(checkpoints!.Directory, checkpoints.Keep, model, optimizer, state, control, epochEnded, bestWeights, settings!);
             log.Info($"checkpoint at epoch {state.Epoch} step {state.Step}: {state.LastCheckpoint} ({watch.Elapsed.TotalSeconds:F1} s)");
         }
+    }
+
+    /// <summary>
+    /// Puts a run back where its checkpoint left it, or checks that a new run does not start among another run's checkpoints.
+    /// Returns the epoch to continue and the steps of it already done.
+    /// </summary>
+    private static (int FirstEpoch, int StepsDoneInFirstEpoch) Resume(CheckpointSettings checkpoints, SortedDictionary<string, string> settings,
+        BertTaskModel model, IFineTuneOptimizer optimizer, TrainerState state, TrainerControl control, ref Dictionary<string, Tensor>? bestWeights, ITrainingLog log)
+    {
+        if (checkpoints.ResumeFrom is null)
+        {
+            if (TrainingCheckpoint.List(checkpoints.Directory) is { Count: > 0 } existing)
+                // A new run among another run's checkpoints would prune them, or be pruned by their higher step numbers.
+                throw new ArgumentException($"BertFineTuneOptions.CheckpointDirectory '{checkpoints.Directory}' already holds checkpoints of a run " +
+                    $"({string.Join(", ", existing.Select(c => Path.GetFileName(c.Folder)))}). Continue that run (ResumeFromCheckpoint = \"{BertFineTuneOptions.LatestCheckpoint}\"), " +
+                    "or give this run an empty folder.", "options");
+            return (1, 0);
+        }
+        if (TrainingCheckpoint.Find(checkpoints.Directory, checkpoints.ResumeFrom, log) is not { } resumed) return (1, 0);
+        var record = TrainingCheckpoint.ReadRecord(resumed, settings, log);
+        bestWeights = TrainingCheckpoint.LoadTensors(resumed, model, optimizer);
+        TrainingCheckpoint.Restore(record, state, control);
+        state.LastCheckpoint = resumed;
+        log.Info($"resumed from {resumed}: epoch {state.Epoch}, step {state.Step}/{state.TotalSteps}");
+        return record.EpochEnded ? (record.Epoch + 1, 0) : (record.Epoch, record.StepInEpoch);
     }
 
     /// <summary>The L2 norm of all gradients together, as clip_grad_norm_ measures it, without scaling them.</summary>
