@@ -24,7 +24,7 @@ internal sealed class ZipPredictor : IPredictor
             BertTask.TokenClassification => InputKind.Texts,
             _ => info.SecondTextColumn is null ? InputKind.Texts : InputKind.Pairs,
         };
-        Card = new ModelCard(info.Task.ToString(), info.ClassNames, $"{Path.GetFullPath(path)} (fine-tuned from {info.Model})", model.Precision.ToString().ToLowerInvariant(), input);
+        Card = new ModelCard(info.Task.ToString(), info.ClassNames, $"{Path.GetFullPath(path)} (fine-tuned from {info.Model})", model.Precision == NumericPrecision.Bf16 ? "bfloat16" : "float32", input);
     }
 
     public ModelCard Card { get; }
