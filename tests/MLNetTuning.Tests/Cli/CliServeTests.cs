@@ -73,6 +73,28 @@ public sealed class CliServeTests : IDisposable
         Assert.Contains("Stopped: every request in flight was answered.", result.Output);
     }
 
+    [Fact]
+    public void ExportOnnx_OfABinaryZip_KeepsTheClassNames_SoThatServingTheGraphNamesThem()
+    {
+        string zip = Path.Combine(_scratch, "binary.zip"), graph = Path.Combine(_scratch, "onnx", "model.onnx");
+        using (var transformer = new BertFineTuneTransformer(OnnxExportTests.TinyModel(BertTask.BinaryClassification), "Text", null))
+            ModelFile.Save(new MLContext(seed: 1), transformer, new ModelInfo(BertTask.BinaryClassification, ["ham", "spam"], "Text", null, "Label", "tiny"), zip);
+        var export = CliRunner.Run(["export", zip, graph, "--format", "onnx"]);
+        Assert.True(export.ExitCode == 0, export.ToString());
+
+        using var onnx = MLNetTuning.Serve.OnnxPredictor.Open(graph);
+        using var torch = ZipPredictor.Open(zip);
+        Assert.Equal(["ham", "spam"], onnx.Card.Labels);
+        var inputs = new[] { new MLNetTuning.Serve.PredictInput("win a prize now"), new MLNetTuning.Serve.PredictInput("see you at lunch") };
+        var fromGraph = onnx.Predict(inputs);
+        var fromZip = torch.Predict(inputs);
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            Assert.Equal((string?)fromZip[i]["label"], (string?)fromGraph[i]["label"]);
+            Assert.Equal((float)fromZip[i]["probabilities"]!["spam"]!, (float)fromGraph[i]["probabilities"]!["spam"]!, 4);
+        }
+    }
+
     private static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
