@@ -14,9 +14,3 @@ internal interface IPredictor : IDisposable
     /// <summary>One prediction per input, in input order.</summary>
     IReadOnlyList<JsonObject> Predict(IReadOnlyList<PredictInput> inputs);
 }
-
-/// <summary>
-/// One input: a text; a text and its pair (<see cref="Second"/>); or a question (<see cref="Text"/>) and its context
-/// (<see cref="Second"/>).
-/// </summary>
-internal readonly record struct PredictInput(string Text, string? Second = null);

@@ -1,8 +1,5 @@
 namespace MLNetTuning.Serve;
 
-/// <summary>What a request must hold for a model: texts, text pairs, or questions with their contexts.</summary>
-internal enum InputKind { Texts, Pairs, Questions }
-
 /// <summary>
 /// What <c>GET /info</c> says about the served model: its task (as <c>BertTask</c> names it), labels (class names,
 /// multi-label labels or tags; empty for regression and question answering), where it came from, the number format it

@@ -2,12 +2,6 @@ using System.Text.Json;
 
 namespace MLNetTuning.Serve;
 
-/// <summary>A request the server refuses: the HTTP status and a message that says what was wrong and what is expected.</summary>
-internal sealed class RequestException(int status, string message) : Exception(message)
-{
-    public int Status { get; } = status;
-}
-
 /// <summary>
 /// Reads the body of <c>POST /predict</c> into inputs, with a 400 or 413 that names the property and what was found for
 /// anything else. The shapes: <c>{"texts": [...]}</c>, <c>{"pairs": [["a", "b"], ...]}</c> or

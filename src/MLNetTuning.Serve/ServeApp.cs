@@ -85,7 +85,12 @@ internal static class ServeApp
             var predictions = await result;
             return Results.Json(new PredictResponse(predictions));
         }
-        catch (RequestException e) { return Results.Json(new ErrorBody(e.Message), statusCode: e.Status); }
+        catch (RequestException e)
+        {
+            // A refused body may be left unread; the connection cannot carry another request, so the client must not reuse it.
+            if (e.Status == StatusCodes.Status413PayloadTooLarge) context.Response.Headers.Connection = "close";
+            return Results.Json(new ErrorBody(e.Message), statusCode: e.Status);
+        }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             return Results.Json(new ErrorBody($"The model failed on this request: {e.Message}"), statusCode: StatusCodes.Status500InternalServerError);
