@@ -16,6 +16,7 @@ using MLNetTuning.Bench;
 //                                                  a question-answering epoch on the SQuAD sample against classification of the same (question, context) pairs
 //   family [--batch N] [--length N] [--rounds N] [--steps N] [--precision ...] [--threads N]
 //                                                  training steps of BERT-, RoBERTa- and DistilBERT-shaped models of MiniLM's size, interleaved
+//   serve  [--seconds N] [--threads N]           mlnet-tune serve under 32 clients, with and without dynamic batching, beside raw batched inference
 //   micro  [--batch N] [--length N] [--threads N]  the pieces of one layer, forward + backward, to see where a step goes
 string mode = args.Length > 0 ? args[0] : "";
 string Option(string name, string fallback)
@@ -42,6 +43,7 @@ return mode switch
     "onnx-token" => OnnxTokenBench.Run(int.Parse(Option("rows", "1500")), threads),
     "qa" => QuestionAnsweringBench.Run(int.Parse(Option("rows", "400")), int.Parse(Option("max-length", "384")), int.Parse(Option("batch", "16")), precision, threads, int.Parse(Option("rounds", "3"))),
     "family" => FamilyBench.Run(precision, threads, int.Parse(Option("batch", "16")), int.Parse(Option("length", "128")), int.Parse(Option("rounds", "5")), int.Parse(Option("steps", "3"))),
+    "serve" => ServeBench.Run(int.Parse(Option("seconds", "20")), threads),
     "micro" => MicroBench.Run(threads, int.Parse(Option("batch", "16")), int.Parse(Option("length", "128"))),
     _ => Usage(),
 };

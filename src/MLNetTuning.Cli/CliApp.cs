@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Help;
 using MLNetTuning.Cli.Commands;
+using MLNetTuning.Cli.Modeling;
 using Spectre.Console;
 
 namespace MLNetTuning.Cli;
@@ -22,6 +23,7 @@ internal static class CliApp
             PredictCommand.Create(host),
             EmbedCommand.Create(host),
             ExportCommand.Create(host),
+            MLNetTuning.Serve.ServeCommand.Create(path => ZipPredictor.Open(path), host.RawOut, host.Cancellation),
         };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0 && parsed.Action is not HelpAction)

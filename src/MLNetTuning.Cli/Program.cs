@@ -1,4 +1,4 @@
 using MLNetTuning.Cli;
 
-// mlnet-tune: train, evaluate, predict, embed, export. `train` with no arguments is the README's main job on the bundled spam sample.
+// mlnet-tune: train, evaluate, predict, embed, export, serve. `train` with no arguments is the README's main job on the bundled spam sample.
 return CliApp.Run(args, CliHost.FromProcess());

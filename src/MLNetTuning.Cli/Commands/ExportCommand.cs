@@ -31,7 +31,11 @@ internal static class ExportCommand
             var (model, info) = ModelFile.Load(new MLContext(seed: 1), result.GetValue(modelPath)!, "model");
             using (model)
             {
-                if (onnx) model.ExportOnnx(path, quantization);
+                if (onnx)
+                {
+                    model.ExportOnnx(path, quantization);
+                    if (info.Task == BertTask.BinaryClassification && info.ClassNames.Count == 2) NameBinaryClasses(path, info.ClassNames);
+                }
                 // The binary class names come from the training file (kept in the zip by train), as predict and evaluate show them.
                 else model.ExportHuggingFaceFolder(path, info.Task == BertTask.BinaryClassification ? info.ClassNames : null);
             }
@@ -40,5 +44,17 @@ internal static class ExportCommand
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>
+    /// A binary head has one logit and no class names of its own; the training file's two classes (`ham`, `spam`), which
+    /// the zip keeps, go into mlnet_scoring.json's class_names, so that `serve model.onnx` names them as `serve model.zip` does.
+    /// </summary>
+    private static void NameBinaryClasses(string graphPath, IReadOnlyList<string> classNames)
+    {
+        string settingsPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(graphPath))!, "mlnet_scoring.json");
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(settingsPath))!.AsObject();
+        json["class_names"] = new System.Text.Json.Nodes.JsonArray(classNames.Select(c => (System.Text.Json.Nodes.JsonNode?)c).ToArray());
+        MLNetTuning.IO.AtomicFile.Write(settingsPath, temp => File.WriteAllText(temp, json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true })));
     }
 }
