@@ -1,5 +1,6 @@
 # The model server without libtorch: mlnet-serve (src/MLNetTuning.Serve) scores an ONNX export with ONNX Runtime through
-# MLNetTuning.Onnx. Build from the repository root:
+# MLNetTuning.Onnx, every task (classification, regression, multi-label, token classification with entities, question
+# answering) with the same JSON as `mlnet-tune serve model.zip`. Build from the repository root:
 #   docker build -t mlnet-serve .
 #   mlnet-tune export model.zip export/model.onnx --format onnx [--quantize int8]
 #   docker run --rm -p 8080:8080 -v "$PWD/export:/model:ro" mlnet-serve
