@@ -5,6 +5,7 @@ using MLNetTuning.Cli.Commands;
 using MLNetTuning.Cli.Modeling;
 using MLNetTuning.Serve;
 using MLNetTuning.Tagging;
+using MLNetTuning.Training;
 
 namespace MLNetTuning.Tests.Serve;
 
@@ -213,6 +214,29 @@ public sealed class ServeTaskTests : IDisposable
         // The comparison means something only if the tiny model finds entities and the export tags words as the zip does.
         Assert.NotEmpty(fromOnnx.SelectMany(p => p!["entities"]!.AsArray()));
         for (int i = 0; i < texts.Length; i++) Assert.Equal(TaggedTexts.Words(texts[i]).Count, fromOnnx[i]!["tags"]!.AsArray().Count);
+    }
+
+    [Fact]
+    public async Task Onnx_TokenModelOfOneTextPerRow_GivesTheSameJsonAsTheWordVectorModel()
+    {
+        // A model trained through the library on one text per row (not a vector of words) splits the text itself; the server
+        // must give it the text, and the same words come out. Both tiny models have the same seed, so the same weights.
+        var vector = OnnxExportTests.TinyModel(BertTask.TokenClassification);
+        var same = OnnxExportTests.TinyModel(BertTask.TokenClassification);
+        var oneText = new FineTunedBert(same.Model, same.Tokenizer,
+            FineTuneTasks.ForScoring(BertTask.TokenClassification, [.. vector.Task.HeadLabels], 0, 1, words: new WordInput(false, 32)),
+            128, 16, new TrainingHistory(), TorchSharp.torch.CPU);
+        string vectorPath = Path.Combine(_scratch, "vector", "model.onnx"), textPath = Path.Combine(_scratch, "text", "model.onnx");
+        using (var transformer = new BertFineTuneTransformer(vector, "Text", null)) transformer.ExportOnnx(vectorPath);
+        using (var transformer = new BertFineTuneTransformer(oneText, "Text", null)) transformer.ExportOnnx(textPath);
+        Assert.False((bool)JsonNode.Parse(File.ReadAllText(Path.Combine(_scratch, "text", "mlnet_scoring.json")))!["words_are_vector"]!);
+
+        string request = new JsonObject { ["texts"] = new JsonArray("Ada Lovelace met  Charles Babbage in London", " \t ", "one\ttwo\nthree") }.ToJsonString();
+        var (_, fromVector) = await ServeAsync(OnnxPredictor.Open(vectorPath), request);
+        var (_, fromText) = await ServeAsync(OnnxPredictor.Open(textPath), request);
+
+        AssertSameJson(fromVector, fromText, "predictions");
+        Assert.Equal(3, fromText[2]!["tags"]!.AsArray().Count);
     }
 
     [Fact]
