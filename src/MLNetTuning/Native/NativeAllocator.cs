@@ -15,15 +15,34 @@ namespace MLNetTuning.Native;
 /// </remarks>
 internal static class NativeAllocator
 {
-    private const int M_TRIM_THRESHOLD = -1, M_TOP_PAD = -2, M_MMAP_MAX = -4;
+    private const int M_TRIM_THRESHOLD = -1, M_TOP_PAD = -2, M_MMAP_THRESHOLD = -3, M_MMAP_MAX = -4, M_ARENA_MAX = -8;
 
     public static bool Tuned { get; private set; }
 
     public static void TuneForTraining()
     {
-        if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("MLNETTUNING_MALLOC") == "default") return;
+        string? setting = Environment.GetEnvironmentVariable("MLNETTUNING_MALLOC");
+        if (!OperatingSystem.IsLinux() || setting == "default") return;
         try
         {
+            if (!string.IsNullOrEmpty(setting))
+            {
+                // An explicit list of glibc settings (name=value,...), for measuring alternatives (bench memory --variant).
+                bool all = true;
+                foreach (var pair in setting.Split(','))
+                {
+                    var kv = pair.Split('=', 2);
+                    int parameter = kv[0] switch
+                    {
+                        "trim_threshold" => M_TRIM_THRESHOLD, "top_pad" => M_TOP_PAD, "mmap_threshold" => M_MMAP_THRESHOLD,
+                        "mmap_max" => M_MMAP_MAX, "arena_max" => M_ARENA_MAX,
+                        _ => throw new ArgumentException($"MLNETTUNING_MALLOC: unknown setting '{kv[0]}' in '{setting}'; expected 'default' or name=value pairs of trim_threshold, top_pad, mmap_threshold, mmap_max, arena_max."),
+                    };
+                    all &= kv.Length == 2 && int.TryParse(kv[1], out int value) && mallopt(parameter, value) == 1;
+                }
+                Tuned = all;
+                return;
+            }
             // Large blocks that glibc cannot place in a thread's own arena still fall back to mmap, so nothing fails.
             Tuned = mallopt(M_MMAP_MAX, 0) == 1
                 & mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using MLNetTuning.Models;
+using MLNetTuning.Native;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -151,6 +152,7 @@ internal static class FineTuneLoop
         void Evaluate()
         {
             control.ShouldEvaluate = false;
+            MemoryPhases.End("train");
             var (logits, loss) = Predict(model, task, validation!, arguments.ScoringBatchSize, padId, device);
             state.LastEvaluation = new TrainingEvaluation(state.Step, state.Epoch, task.Metrics(logits, validation!), loss);
             state.History.EvaluationList.Add(state.LastEvaluation);
@@ -162,6 +164,7 @@ internal static class FineTuneLoop
                 using (no_grad())
                     bestWeights = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone().DetachFromDisposeScope());
             }
+            MemoryPhases.End("evaluate");
             model.train();
         }
 
