@@ -64,10 +64,6 @@ internal static class FineTuneLoop
             for (int epoch = 1; epoch < firstEpoch; epoch++) EpochBatches();
             log.Info($"resumed from {resumed}: epoch {state.Epoch}, step {state.Step}/{state.TotalSteps}");
         }
-        // The copy of the best weights is made now, before the first step, and refilled in place at each new best. Cloned at the
-        // first validation, its 90 MB (MiniLM) of blocks landed among the memory that the steps' activations had just freed, and
-        // the next steps' activations then needed as much fresh memory again: the process grew by a step's activations.
-        Dictionary<string, Tensor>? bestBuffer = validation is not null && bestWeights is null ? CloneWeights(model) : null;
         var elapsedBefore = state.Elapsed;
         var clock = Stopwatch.StartNew();
         TrainingDivergedException? diverged = null;
@@ -139,7 +135,6 @@ internal static class FineTuneLoop
         if (diverged is not null || control.Cancelled)
         {
             DisposeAll(bestWeights);
-            DisposeAll(bestBuffer);
             throw (Exception?)diverged ?? new OperationCanceledException("Fine-tuning was cancelled through BertFineTuneOptions.CancellationToken; no model was produced. " +
                 (state.LastCheckpoint is { } saved ? $"Training stopped after step {state.Step}, saved in the checkpoint '{saved}': set ResumeFromCheckpoint to continue from it."
                     : "Nothing was written."), arguments.CancellationToken);
@@ -151,7 +146,6 @@ internal static class FineTuneLoop
             log.Info($"restored the weights of epoch {state.History.Best!.Epoch} step {state.History.Best.Step} ({score.Name} {state.History.Best.Metrics[score.Name]:F4})");
         }
         DisposeAll(bestWeights);
-        DisposeAll(bestBuffer);
         model.eval();
         return state.History;
 
@@ -169,11 +163,9 @@ internal static class FineTuneLoop
             if (control.ShouldSaveBest)
             {
                 control.ShouldSaveBest = false;
+                DisposeAll(bestWeights);
                 using (no_grad())
-                {
-                    if (bestWeights is null) (bestWeights, bestBuffer) = (bestBuffer ?? CloneWeights(model), null);
-                    foreach (var (name, value) in model.state_dict()) bestWeights[name].copy_(value);
-                }
+                    bestWeights = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone().DetachFromDisposeScope());
             }
             MemoryPhases.End("evaluate");
             model.train();
@@ -232,12 +224,6 @@ internal static class FineTuneLoop
             }
         }
         return (logits, examples.Count == 0 ? 0 : lossSum / examples.Count);
-    }
-
-    private static Dictionary<string, Tensor> CloneWeights(BertTaskModel model)
-    {
-        using (no_grad())
-            return model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone().DetachFromDisposeScope());
     }
 
     private static void DisposeAll(Dictionary<string, Tensor>? tensors)
