@@ -57,6 +57,22 @@ internal static class NativeAllocator
         }
     }
 
+    /// <summary>
+    /// Hands the free memory that glibc keeps back to the kernel (malloc_trim), once training is over: the tuning keeps every
+    /// freed block for the next step, and after the last step that is the optimizer's moments, the gradients and the holes
+    /// that the steps' activations left. Scoring afterwards (a test set at the scoring batch size, whose blocks are larger than
+    /// a training step's and do not fit in those holes) would otherwise grow the process on top of all of it.
+    /// </summary>
+    public static void ReleaseFreeMemory()
+    {
+        if (!Tuned) return;
+        try { _ = malloc_trim(0); }
+        catch (EntryPointNotFoundException) { }
+    }
+
+    [DllImport("libc", EntryPoint = "malloc_trim")]
+    private static extern int malloc_trim(nuint pad);
+
     [DllImport("libc", EntryPoint = "mallopt")]
     private static extern int mallopt(int param, int value);
 }

@@ -191,6 +191,8 @@ internal static class FineTuneSession
             MemoryPhases.End("train");
             if (validationExamples is { Count: > 0 })
                 task.AfterTraining(() => FineTuneLoop.Predict(model, null, validationExamples, arguments.ScoringBatchSize, arguments.PadId, arguments.Device).Logits, validationExamples);
+            // Training's optimizer state is gone: what the allocator kept for the steps goes back to the kernel before any scoring.
+            NativeAllocator.ReleaseFreeMemory();
             MemoryPhases.End("evaluate");
             return new FineTunedBert(model, pretrained.Tokenizer, task, options.MaxSequenceLength, options.ScoringBatchSize, history, arguments.Device);
         }
