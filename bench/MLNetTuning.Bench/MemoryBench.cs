@@ -18,6 +18,7 @@ internal static partial class MemoryBench
 {
     // MiniLM with a 2-class head: the parameters whose weights, gradients and AdamW moments training holds.
     private const long MiniLmParameters = 22_713_986;
+    private const double Gib = 1024.0 * 1024 * 1024;
 
     public static int Run(string cli, int runs, IReadOnlyList<string> variantSpecs, string[] extraArguments)
     {
@@ -38,7 +39,7 @@ internal static partial class MemoryBench
         Console.WriteLine($"# Memory of the main job (`mlnet-tune train {string.Join(' ', extraArguments)}`)");
         Console.WriteLine();
         Console.WriteLine($"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores. Estimate of what training must hold at batch 8 × 128 tokens: " +
-                          $"{estimate.Describe()} = **{estimate.TotalGb:F2} GB**, beside the runtime itself (.NET, libtorch's code, ML.NET).");
+                          $"{estimate.Describe()} = {estimate.TotalGb:F2} GiB = **{estimate.TotalGb * Gib / 1e9:F2} GB**, beside the runtime itself (.NET, libtorch's code, ML.NET).");
         Console.WriteLine();
         var results = new List<(string Variant, RunResult Result)>();
         for (int run = 0; run < runs; run++)
@@ -49,21 +50,22 @@ internal static partial class MemoryBench
                 Console.Error.WriteLine($"run {run + 1} {name}: peak {result.PeakGb:F2} GB, {result.ExamplesPerSecond:F1} examples/s, load {result.Load}");
             }
 
-        Console.WriteLine("Peak resident set per phase (GB; each phase's own peak, the kernel's VmHWM reset at each phase end), median over runs:");
+        Console.WriteLine("Peak resident set per phase (GB of 10^9 bytes, as the command prints it; each phase's own peak, the kernel's VmHWM reset at each phase end), median over runs. " +
+            "`/usr/bin/time`'s maximum RSS is not shown: the resets hide the earlier phases from it.");
         Console.WriteLine();
         var phases = results.SelectMany(r => r.Result.Phases.Keys).Distinct().ToList();
-        Console.WriteLine($"| variant | {string.Join(" | ", phases)} | whole run | /usr/bin/time max RSS | examples/s | load average |");
-        Console.WriteLine($"|---|{string.Concat(phases.Select(_ => "---|"))}---|---|---|---|");
+        Console.WriteLine($"| variant | {string.Join(" | ", phases)} | whole run | examples/s | load average |");
+        Console.WriteLine($"|---|{string.Concat(phases.Select(_ => "---|"))}---|---|---|");
         foreach (var (name, _) in variants)
         {
             var mine = results.Where(r => r.Variant == name).Select(r => r.Result).ToList();
             string Cell(Func<RunResult, double> value, string format) =>
                 $"{Median(mine.Select(value)).ToString(format, CultureInfo.InvariantCulture)} ({string.Join(", ", mine.Select(r => value(r).ToString(format, CultureInfo.InvariantCulture)))})";
             Console.WriteLine($"| {name} | {string.Join(" | ", phases.Select(p => Median(mine.Select(r => r.Phases.GetValueOrDefault(p).Peak)).ToString("F2", CultureInfo.InvariantCulture)))} | " +
-                $"{Cell(r => r.PeakGb, "F2")} | {Cell(r => r.MaxRssGb, "F2")} | {Cell(r => r.ExamplesPerSecond, "F1")} | {string.Join(", ", mine.Select(r => r.Load))} |");
+                $"{Cell(r => r.PeakGb, "F2")} | {Cell(r => r.ExamplesPerSecond, "F1")} | {string.Join(", ", mine.Select(r => r.Load))} |");
         }
         Console.WriteLine();
-        Console.WriteLine("At each phase's end (last run of each variant, MB): resident, glibc in use / kept free, managed heap, live tensors of the training thread:");
+        Console.WriteLine("At each phase's end (last run of each variant, MiB): resident, glibc in use / kept free, managed heap, live tensors of the training thread:");
         Console.WriteLine();
         foreach (var (name, _) in variants)
         {
@@ -99,7 +101,7 @@ internal static partial class MemoryBench
             {
                 var f = line.Split('\t');
                 double Get(int i) => double.Parse(f[i], CultureInfo.InvariantCulture);
-                var end = new PhaseEnd(Get(1) / 1024, Get(2), Get(3), Get(4), Get(5), long.Parse(f[7], CultureInfo.InvariantCulture));
+                var end = new PhaseEnd(Get(1) * (1 << 20) / 1e9, Get(2), Get(3), Get(4), Get(5), long.Parse(f[7], CultureInfo.InvariantCulture));
                 // Training alternates with validation: a phase's peak is the largest of its stretches, its end state the last.
                 phases[f[0]] = phases.TryGetValue(f[0], out var earlier) ? end with { Peak = Math.Max(earlier.Peak, end.Peak) } : end;
             }
