@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark command: MLNetTuning side by side with the peers of ../shared/peers (PyTorch eager, ONNX Runtime, the FMA
 # peak), interleaved round by round, then the real-data epoch and memory runs. Results go to bench/results/.
-#   bench/run.sh [steps|epoch|accuracy|token|multilabel|qa|family|all] [ROUNDS]        (default: all 5)
+#   bench/run.sh [steps|epoch|accuracy|token|multilabel|qa|memory|family|all] [ROUNDS]        (default: all 5)
 # Extra workers for the steps table (for example a build of an older commit) can be added as EXTRA_WORKERS='--worker name=CMD'.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -46,6 +46,11 @@ if [ "$what" = multilabel ] || [ "$what" = all ]; then
 fi
 if [ "$what" = qa ] || [ "$what" = all ]; then
   "$bin/MLNetTuning.Bench" qa --threads 2 --rounds 3 | tee "$out/question-answering.md"
+fi
+if [ "$what" = memory ] || [ "$what" = all ]; then
+  # The main job as a user runs it: the command line built on its own, then run with the phase report on.
+  dotnet build "$here/../src/MLNetTuning.Cli" -c Release -o "$here/.cli" -nologo -v q
+  "$bin/MLNetTuning.Bench" memory --cli "$here/.cli/mlnet-tune" --runs 3 | tee "$out/memory.md"
 fi
 if [ "$what" = family ] || [ "$what" = all ]; then
   { "$bin/MLNetTuning.Bench" family --threads 2 --precision fp32 --rounds "$rounds" && echo && "$bin/MLNetTuning.Bench" family --threads 2 --precision bf16 --rounds "$rounds"; } | tee "$out/families.md"

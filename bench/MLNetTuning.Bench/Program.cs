@@ -18,6 +18,8 @@ using MLNetTuning.Bench;
 //                                                  training steps of BERT-, RoBERTa- and DistilBERT-shaped models of MiniLM's size, interleaved
 //   serve  [--seconds N] [--threads N]           mlnet-tune serve under 32 clients, with and without dynamic batching, beside raw batched inference
 //   micro  [--batch N] [--length N] [--threads N]  the pieces of one layer, forward + backward, to see where a step goes
+//   memory --cli PATH [--runs N] [--variant name=KEY=VALUE[;KEY=VALUE]]... [-- extra train arguments]
+//                                                  the main job (mlnet-tune train) in its own process: peak memory per phase against the estimate
 string mode = args.Length > 0 ? args[0] : "";
 string Option(string name, string fallback)
 {
@@ -44,6 +46,9 @@ return mode switch
     "qa" => QuestionAnsweringBench.Run(int.Parse(Option("rows", "400")), int.Parse(Option("max-length", "384")), int.Parse(Option("batch", "16")), precision, threads, int.Parse(Option("rounds", "3"))),
     "family" => FamilyBench.Run(precision, threads, int.Parse(Option("batch", "16")), int.Parse(Option("length", "128")), int.Parse(Option("rounds", "5")), int.Parse(Option("steps", "3"))),
     "serve" => ServeBench.Run(int.Parse(Option("seconds", "20")), threads),
+    "memory" => MemoryBench.Run(Option("cli", "bench/.cli/mlnet-tune"), int.Parse(Option("runs", "3")),
+        args.Select((a, i) => (a, i)).Where(p => p.a == "--variant" && p.i + 1 < args.Length).Select(p => args[p.i + 1]).ToList(),
+        Array.IndexOf(args, "--") is int rest and >= 0 ? args[(rest + 1)..] : []),
     "micro" => MicroBench.Run(threads, int.Parse(Option("batch", "16")), int.Parse(Option("length", "128"))),
     _ => Usage(),
 };

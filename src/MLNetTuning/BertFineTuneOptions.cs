@@ -288,7 +288,10 @@ public sealed class BertFineTuneOptions
     /// </summary>
     public bool AllowNoAnswer { get; set; }
 
-    /// <summary>Rows per forward pass when scoring. Default 64.</summary>
+    /// <summary>
+    /// Rows per forward pass when scoring. Default 64. Validation during training scores at most <see cref="BatchSize"/> rows
+    /// per pass, so that it reuses the memory the training steps free instead of growing the process.
+    /// </summary>
     public int ScoringBatchSize { get; set; } = 64;
 
     /// <summary>Receives progress after every optimizer step and evaluation. Default null.</summary>

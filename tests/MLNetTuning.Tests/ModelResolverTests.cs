@@ -24,15 +24,18 @@ public sealed class ProcessEnvironmentCollection
     }
 }
 
-public sealed class ModelResolverTests : IDisposable
+public sealed class ModelResolverTests : IDisposable, IClassFixture<EmbeddedModelFixture>
 {
-    // Importing an embedded model parses its 90 MB ONNX export: the tests share one import per model.
-    private static readonly Lazy<PretrainedBert> MiniLm = new(() => ModelResolver.Load("all-MiniLM-L6-v2"));
-    private static readonly Lazy<PretrainedBert> ArcticXs = new(() => ModelResolver.Load("snowflake-arctic-embed-xs"));
+    // Importing an embedded model parses its 90 MB ONNX export: the tests share one import per model (disposed when the class ends).
+    private readonly Lazy<PretrainedBert> MiniLm, ArcticXs;
 
     private readonly string _root = Directory.CreateTempSubdirectory("mlnt-hub").FullName;
 
-    public ModelResolverTests() => TorchNativeLoader.EnsureLoaded();
+    public ModelResolverTests(EmbeddedModelFixture models)
+    {
+        TorchNativeLoader.EnsureLoaded();
+        (MiniLm, ArcticXs) = (models.MiniLm, models.ArcticXs);
+    }
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
 

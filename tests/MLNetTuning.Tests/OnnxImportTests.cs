@@ -13,22 +13,21 @@ using static TorchSharp.torch;
 namespace MLNetTuning.Tests;
 
 [Collection(RealModelCollection.Name)]
-public sealed class OnnxImportTests
+public sealed class OnnxImportTests : IClassFixture<OnnxImportFixture>
 {
-    private const string MiniLm = "all-MiniLM-L6-v2";
-    private const string ArcticXs = "snowflake-arctic-embed-xs";
+    internal const string MiniLm = "all-MiniLM-L6-v2";
+    internal const string ArcticXs = "snowflake-arctic-embed-xs";
 
-    // Importing parses 90 MB; the tests share one import and one parsed graph per model.
-    private static readonly Lazy<(Dictionary<string, Tensor> StateDict, TimeSpan Elapsed)> MiniLmImport = new(() => Import(MiniLm));
-    private static readonly Lazy<(Dictionary<string, Tensor> StateDict, TimeSpan Elapsed)> ArcticImport = new(() => Import(ArcticXs));
-    private static readonly Lazy<GraphProto> MiniLmGraph = new(() => ReadGraph(MiniLm));
-    private static readonly Lazy<GraphProto> ArcticGraph = new(() => ReadGraph(ArcticXs));
+    // Importing parses 90 MB; the tests share one import and one parsed graph per model (released when the class ends).
+    private readonly Lazy<(Dictionary<string, Tensor> StateDict, TimeSpan Elapsed)> MiniLmImport, ArcticImport;
+    private readonly Lazy<GraphProto> MiniLmGraph, ArcticGraph;
 
     private readonly ITestOutputHelper _output;
 
-    public OnnxImportTests(ITestOutputHelper output)
+    public OnnxImportTests(OnnxImportFixture imports, ITestOutputHelper output)
     {
         TorchNativeLoader.EnsureLoaded();
+        (MiniLmImport, ArcticImport, MiniLmGraph, ArcticGraph) = (imports.MiniLmImport, imports.ArcticImport, imports.MiniLmGraph, imports.ArcticGraph);
         _output = output;
     }
 
@@ -250,14 +249,14 @@ public sealed class OnnxImportTests
     private static bool SameValues(Tensor actual, Tensor expected) =>
         actual.shape.SequenceEqual(expected.shape) && actual.eq(expected).all().item<bool>();
 
-    private static (Dictionary<string, Tensor>, TimeSpan) Import(string name)
+    internal static (Dictionary<string, Tensor>, TimeSpan) Import(string name)
     {
         var clock = Stopwatch.StartNew();
         var stateDict = EmbeddedModels.Get(name).LoadStateDict();
         return (stateDict, clock.Elapsed);
     }
 
-    private static GraphProto ReadGraph(string name)
+    internal static GraphProto ReadGraph(string name)
     {
         using var onnx = EmbeddedModels.Get(name).OpenOnnx();
         return OnnxBertImporter.ReadGraph(onnx, name);

@@ -1,4 +1,5 @@
 using MLNetTuning.IO;
+using MLNetTuning.Native;
 using System.CommandLine;
 using System.Diagnostics;
 using Microsoft.ML;
@@ -146,6 +147,7 @@ internal sealed partial class TrainRun(CliHost host, TrainCommand symbols, Parse
         using var model = FineTune(ml, options, trainView, $"{train.Count} rows of {Path.GetFileName(trainFile.Path)}", validation?.Count, test?.Count);
         var history = model.History;
         var testResult = testView is null ? null : Evaluation.Evaluate(ml, model, testView, scheme, test!.Count);
+        MemoryPhases.End("test");
         PrintTest(testResult, history, "rows");
 
         ModelComparison? comparison = null;
@@ -226,6 +228,7 @@ internal sealed partial class TrainRun(CliHost host, TrainCommand symbols, Parse
         var history = model.History;
         string modelPath = result.GetValue(symbols.Output)!;
         ModelFile.Save(ml, model, info, modelPath);
+        MemoryPhases.End("save");
         host.Out.WriteLine($"Saved {modelPath} ({new FileInfo(modelPath).Length / 1e6:F1} MB).");
         if (result.GetValue(symbols.ExportHuggingFace) is { } exportFolder)
         {
@@ -235,7 +238,8 @@ internal sealed partial class TrainRun(CliHost host, TrainCommand symbols, Parse
 
         string reportFolder = result.GetValue(symbols.ReportFolder)!;
         var summary = new TrainingSummary(CommandLine(), options, sizes, history, testResult, testSource, _clock.Elapsed,
-            Process.GetCurrentProcess().PeakWorkingSet64, modelPath, comparison);
+            // The phase report resets the kernel's peak mark at each phase end; it keeps the overall peak itself.
+            Math.Max(Process.GetCurrentProcess().PeakWorkingSet64, MemoryPhases.PeakBytes), modelPath, comparison);
         TrainingPlots.Loss(history, Path.Combine(reportFolder, "loss.png"));
         TrainingPlots.Validation(history, TrainingPlots.Kept(history, options.RestoreBestModel), Path.Combine(reportFolder, "validation.png"));
         AtomicFile.WriteAllText(Path.Combine(reportFolder, "report.md"), MarkdownReport.Render(summary, "loss.png", "validation.png"));

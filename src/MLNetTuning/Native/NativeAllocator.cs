@@ -15,15 +15,34 @@ namespace MLNetTuning.Native;
 /// </remarks>
 internal static class NativeAllocator
 {
-    private const int M_TRIM_THRESHOLD = -1, M_TOP_PAD = -2, M_MMAP_MAX = -4;
+    private const int M_TRIM_THRESHOLD = -1, M_TOP_PAD = -2, M_MMAP_THRESHOLD = -3, M_MMAP_MAX = -4, M_ARENA_MAX = -8;
 
     public static bool Tuned { get; private set; }
 
     public static void TuneForTraining()
     {
-        if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("MLNETTUNING_MALLOC") == "default") return;
+        string? setting = Environment.GetEnvironmentVariable("MLNETTUNING_MALLOC");
+        if (!OperatingSystem.IsLinux() || setting == "default") return;
         try
         {
+            if (!string.IsNullOrEmpty(setting))
+            {
+                // An explicit list of glibc settings (name=value,...), for measuring alternatives (bench memory --variant).
+                bool all = true;
+                foreach (var pair in setting.Split(','))
+                {
+                    var kv = pair.Split('=', 2);
+                    int parameter = kv[0] switch
+                    {
+                        "trim_threshold" => M_TRIM_THRESHOLD, "top_pad" => M_TOP_PAD, "mmap_threshold" => M_MMAP_THRESHOLD,
+                        "mmap_max" => M_MMAP_MAX, "arena_max" => M_ARENA_MAX,
+                        _ => throw new ArgumentException($"MLNETTUNING_MALLOC: unknown setting '{kv[0]}' in '{setting}'; expected 'default' or name=value pairs of trim_threshold, top_pad, mmap_threshold, mmap_max, arena_max."),
+                    };
+                    all &= kv.Length == 2 && int.TryParse(kv[1], out int value) && mallopt(parameter, value) == 1;
+                }
+                Tuned = all;
+                return;
+            }
             // Large blocks that glibc cannot place in a thread's own arena still fall back to mmap, so nothing fails.
             Tuned = mallopt(M_MMAP_MAX, 0) == 1
                 & mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1
@@ -37,6 +56,22 @@ internal static class NativeAllocator
         {
         }
     }
+
+    /// <summary>
+    /// Hands the free memory that glibc keeps back to the kernel (malloc_trim), once training is over: the tuning keeps every
+    /// freed block for the next step, and after the last step that is the optimizer's moments, the gradients and the holes
+    /// that the steps' activations left. Scoring afterwards (a test set at the scoring batch size, whose blocks are larger than
+    /// a training step's and do not fit in those holes) would otherwise grow the process on top of all of it.
+    /// </summary>
+    public static void ReleaseFreeMemory()
+    {
+        if (!Tuned) return;
+        try { _ = malloc_trim(0); }
+        catch (EntryPointNotFoundException) { }
+    }
+
+    [DllImport("libc", EntryPoint = "malloc_trim")]
+    private static extern int malloc_trim(nuint pad);
 
     [DllImport("libc", EntryPoint = "mallopt")]
     private static extern int mallopt(int param, int value);

@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Text.Json.Nodes;
 using MLNetTuning.Checkpoints;
+using MLNetTuning.Native;
 using MLNetTuning.Models;
 using static TorchSharp.torch;
 
@@ -129,7 +130,10 @@ internal sealed class EmbeddedModel
     public Dictionary<string, Tensor> LoadStateDict()
     {
         using var onnx = OpenOnnx();
-        return OnnxBertImporter.ImportStateDict(onnx, CreateConfig(), $"embedded model '{Name}' ({OnnxResourceName})", allowMissingPooler: !HasPooler);
+        var stateDict = OnnxBertImporter.ImportStateDict(onnx, CreateConfig(), $"embedded model '{Name}' ({OnnxResourceName})", allowMissingPooler: !HasPooler);
+        // The weights are now tensors: the export's pages, read once, need not stay in the working set.
+        MappedPages.Release(onnx);
+        return stateDict;
     }
 
     public override string ToString() => Name;

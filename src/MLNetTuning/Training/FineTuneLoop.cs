@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using MLNetTuning.Models;
+using MLNetTuning.Native;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -138,7 +139,11 @@ internal static class FineTuneLoop
         void Evaluate()
         {
             control.ShouldEvaluate = false;
-            var (logits, loss) = Predict(model, task, validation!, arguments.ScoringBatchSize, padId, device);
+            MemoryPhases.End("train");
+            // Scored at the training batch size, not ScoringBatchSize: between steps the memory free in the allocator is made of the
+            // step's activation blocks, which a larger batch's blocks (8 times larger at 64 against 8 rows) do not fit in, so every
+            // validation grew the heap by the size of a scoring batch's activations, and the next steps fragmented it further.
+            var (logits, loss) = Predict(model, task, validation!, Math.Min(arguments.ScoringBatchSize, micro), padId, device);
             state.LastEvaluation = new TrainingEvaluation(state.Step, state.Epoch, task.Metrics(logits, validation!), loss);
             state.History.EvaluationList.Add(state.LastEvaluation);
             foreach (var callback in callbacks) callback.OnEvaluate(state, control);
@@ -149,6 +154,7 @@ internal static class FineTuneLoop
                 using (no_grad())
                     bestWeights = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone().DetachFromDisposeScope());
             }
+            MemoryPhases.End("evaluate");
             model.train();
         }
 

@@ -2,6 +2,7 @@ using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
 using MLNetTuning.MlNet;
 using MLNetTuning.Models;
+using MLNetTuning.Native;
 using MLNetTuning.Pretrained;
 using static TorchSharp.torch;
 
@@ -178,15 +179,21 @@ internal static class FineTuneSession
             // A token head reads every hidden state and has no pooler (as in Hugging Face): the checkpoint's pooler is left out.
             pretrained.LoadEncoderInto(model.Bert, ignorePooler: model.Bert.PoolerModule is null);
             pretrained.ReleaseWeights();
+            MemoryPhases.End("load");
             model.Precision = TorchPrecision.Resolve(options.Precision, arguments.Device, log.Warning);
             Freeze(model, options);
             var (trainExamples, validationExamples) = tokenize(pretrained.Tokenizer);
+            MemoryPhases.End("tokenize");
             if (trainExamples.Count == 0)
                 throw new ArgumentException($"The training data has no tagged word: every tag in '{options.LabelColumnName}' is missing (key 0) or every sentence is empty.", nameof(options));
             task.BeforeTraining(model, trainExamples);
             var history = FineTuneLoop.Train(model, task, trainExamples, validationExamples, arguments, log);
+            MemoryPhases.End("train");
             if (validationExamples is { Count: > 0 })
                 task.AfterTraining(() => FineTuneLoop.Predict(model, null, validationExamples, arguments.ScoringBatchSize, arguments.PadId, arguments.Device).Logits, validationExamples);
+            // Training's optimizer state is gone: what the allocator kept for the steps goes back to the kernel before any scoring.
+            NativeAllocator.ReleaseFreeMemory();
+            MemoryPhases.End("evaluate");
             return new FineTunedBert(model, pretrained.Tokenizer, task, options.MaxSequenceLength, options.ScoringBatchSize, history, arguments.Device);
         }
         catch
