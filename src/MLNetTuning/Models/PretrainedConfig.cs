@@ -61,6 +61,23 @@ internal abstract class PretrainedConfig
         }
         Labels = TakeLabels(json, source) ?? Labels;
         json.Remove("num_labels");   // derived from the labels
+        // Unknown keys are kept and written back on save: a key or value that cannot be written (an escaped lone surrogate,
+        // found by the property pass) is refused here, naming the key, and not later when the model is saved.
+        string key = "";
+        try
+        {
+            foreach (var (name, value) in json)
+            {
+                key = name;
+                value?.ToJsonString();
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            throw new InvalidDataException($"{source}: an extra key's name or value is a string that is not valid Unicode (an escaped lone surrogate)" +
+                (key.Length > 0 ? $", at or just after key '{key}'. " : ". ") +
+                "The file is damaged: replace config.json with the one from the model's original folder.");
+        }
         _extra = json;
         Validate(source);
     }
