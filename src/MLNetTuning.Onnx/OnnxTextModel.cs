@@ -85,15 +85,7 @@ internal sealed class OnnxTextModel : IDisposable
                 AnswerSpans.Write(AnswerSpans.Predict(Tokenizer, Settings.MaxLength, Settings.Answers!, Logits, questions, contexts), Settings.Answers!.TopK, outputs);
                 break;
             default:
-                var texts = new List<string?>(inputs.Count);
-                foreach (var text in inputs.Get<ReadOnlyMemory<char>>(0)) texts.Add(text.ToString());
-                List<string?>? pairs = null;
-                if (hasPair)
-                {
-                    pairs = new List<string?>(inputs.Count);
-                    foreach (var text in inputs.Get<ReadOnlyMemory<char>>(1)) pairs.Add(text.ToString());
-                }
-                _textOutputs!.Write(Score(texts, pairs), inputs.Count, outputs);
+                _textOutputs!.Write(Score(inputs.Texts(0), hasPair ? inputs.Texts(1) : null), inputs.Count, outputs);
                 break;
         }
     }

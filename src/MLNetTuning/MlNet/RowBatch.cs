@@ -84,6 +84,14 @@ internal sealed class InputBatch(IReadOnlyList<ColumnBuffer> columns)
     /// <summary>The values of declared input <paramref name="inputIndex"/>, e.g. <c>Get&lt;VBuffer&lt;float&gt;&gt;(0)</c>.</summary>
     public ReadOnlySpan<T> Get<T>(int inputIndex) => Typed<T>(columns, inputIndex, "input").Values.AsSpan(0, Count);
 
+    /// <summary>The texts of text input <paramref name="inputIndex"/> as strings, in row order.</summary>
+    public List<string> Texts(int inputIndex)
+    {
+        var texts = new List<string>(Count);
+        foreach (var text in Get<ReadOnlyMemory<char>>(inputIndex)) texts.Add(text.ToString());
+        return texts;
+    }
+
     internal static ColumnBuffer<T> Typed<T>(IReadOnlyList<ColumnBuffer> columns, int index, string kind)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(index);

@@ -27,7 +27,7 @@ internal static class AnswerSpans
 
     /// <summary>The questions (input 0) and contexts (input 1) of a batch.</summary>
     public static (List<string> Questions, List<string> Contexts) ReadQuestions(InputBatch inputs) =>
-        (inputs.Get<ReadOnlyMemory<char>>(0).ToArray().Select(q => q.ToString()).ToList(), inputs.Get<ReadOnlyMemory<char>>(1).ToArray().Select(c => c.ToString()).ToList());
+        (inputs.Texts(0), inputs.Texts(1));
 
     /// <summary>
     /// The best answers to each question, best first (at least one; the empty answer, start -1, when no span fits): the n best

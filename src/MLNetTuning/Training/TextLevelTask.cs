@@ -10,14 +10,6 @@ internal abstract class TextLevelTask(IReadOnlyList<string> headLabels) : FineTu
 
     public override void MapBatch(FineTunedBert model, InputBatch inputs, bool hasPair, OutputBatch outputs)
     {
-        var texts = new List<string?>(inputs.Count);
-        foreach (var text in inputs.Get<ReadOnlyMemory<char>>(0)) texts.Add(text.ToString());
-        List<string?>? pairs = null;
-        if (hasPair)
-        {
-            pairs = new List<string?>(inputs.Count);
-            foreach (var text in inputs.Get<ReadOnlyMemory<char>>(1)) pairs.Add(text.ToString());
-        }
-        WriteOutputs(model.Score(texts, pairs), inputs.Count, outputs);
+        WriteOutputs(model.Score(inputs.Texts(0), hasPair ? inputs.Texts(1) : null), inputs.Count, outputs);
     }
 }
