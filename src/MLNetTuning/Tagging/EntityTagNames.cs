@@ -2,7 +2,7 @@ namespace MLNetTuning.Tagging;
 
 /// <summary>
 /// Parses tag names into <see cref="EntityTag"/>s, numbering entity types and tag names as they are first seen, so that the
-/// tags of one numbering compare by small integers. Kept apart from <see cref="EntityCounter"/> (metrics) so that reading
+/// tags of one numbering compare by small integers. Kept apart from <c>EntityCounter</c> (metrics) so that reading
 /// entities out of predictions (<see cref="TaggedTexts"/>) can be compiled where the metrics are not, as MLNetTuning.Onnx.
 /// </summary>
 internal sealed class EntityTagNames
