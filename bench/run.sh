@@ -5,6 +5,7 @@
 # Extra workers for the steps table (for example a build of an older commit) can be added as EXTRA_WORKERS='--worker name=CMD'.
 # PyTorch 2.6 runs in a Debian 13 chroot at /opt/trixie, set up on first use (root; a few minutes, about 3 GB);
 # BENCH_NO_PYTORCH26=1 leaves it out of the steps table (epoch-peer needs it).
+# Smaller runs of the two end-to-end parts for a check: EPOCH_PEER_ROWS, EPOCH_PEER_ROUNDS, TRANSFORM_PEER_TEXTS, TRANSFORM_PEER_ROUNDS.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 what=${1:-all}
@@ -75,11 +76,13 @@ if [ "$what" = epoch-peer ] || [ "$what" = all ]; then
   setup_pytorch26
   mkdir -p "$peers/bench" && cp "$here/peers/epoch_peer.py" "$peers/bench/"
   peer="python3 /peers/bench/epoch_peer.py --model /peers/models/minilm/model.onnx --batches /peers/bench/epoch-batches.bin --bert /peers/py --threads 2"
-  "$bin/MLNetTuning.Bench" epoch-peer --threads 2 --rounds "${EPOCH_PEER_ROUNDS:-3}" --batches "$peers/bench/epoch-batches.bin" \
+  # 400 e-mails (EpochBench's length 256 and batch 16): four runs a round at about a minute each on a quiet machine.
+  "$bin/MLNetTuning.Bench" epoch-peer --threads 2 --rows "${EPOCH_PEER_ROWS:-400}" --rounds "${EPOCH_PEER_ROUNDS:-3}" --batches "$peers/bench/epoch-batches.bin" \
     --peer-fp32 "$pt26 $peer" --peer-bf16 "$pt26_bf16 $peer" | tee "$out/epoch-peer.md"
 fi
 if [ "$what" = transform-peer ] || [ "$what" = all ]; then
-  "$bin/MLNetTuning.Bench" transform-peer --threads 2 --texts 10000 --rounds "${TRANSFORM_PEER_ROUNDS:-3}" | tee "$out/transform-peer.md"
+  # 10,000 texts a pass, about a minute per engine on a quiet machine: long passes, so two rounds show the spread.
+  "$bin/MLNetTuning.Bench" transform-peer --threads 2 --texts "${TRANSFORM_PEER_TEXTS:-10000}" --rounds "${TRANSFORM_PEER_ROUNDS:-2}" | tee "$out/transform-peer.md"
 fi
 if [ "$what" = accuracy ] || [ "$what" = all ]; then
   "$bin/MLNetTuning.Bench" accuracy --threads 2 | tee "$out/accuracy.md"

@@ -22,7 +22,7 @@ def read_batches(path):
     int32 rows, int32 length, int32 ids/mask/types [rows*length], float32 labels [rows] (little-endian)."""
     import numpy as np
     with open(path, "rb") as f:
-        data = f.read()
+        data = bytearray(f.read())  # writable, so that torch.from_numpy may share the arrays without a copy or a warning
     if data[:8] != MAGIC:
         sys.exit(f"{path} is not an epoch-peer batch export: it starts with {data[:8]!r}, not {MAGIC!r}")
     (header_length,) = struct.unpack_from("<i", data, 8)
@@ -94,7 +94,7 @@ def main():
             group["lr"] = learning_rate
         with amp():
             logits = model(ids, mask, types)
-        loss = F.binary_cross_entropy_with_logits(logits.float(), torch.from_numpy(labels.copy()).unsqueeze(1))
+        loss = F.binary_cross_entropy_with_logits(logits.float(), torch.from_numpy(labels).unsqueeze(1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if header["max_grad_norm"] > 0:
