@@ -64,13 +64,14 @@ internal static class EpochPeerBench
         }
 
         var ours = results["ours fp32"][0];
-        // Every one of our runs trained the batches the peer read: same tokenization, order and padding in fp32 and bf16.
+        // Every one of our runs trained the same batches (tokenization, order and padding alike in fp32 and bf16), and the peer read them.
         var hashes = results["ours fp32"].Concat(results["ours bf16"]).Select(r => r.Hash).Distinct().ToList();
         if (hashes.Count != 1)
             throw new InvalidOperationException($"Our runs trained different batches ({hashes.Count} distinct exports); the peer's work would not be ours.");
         foreach (var peer in results.Where(kv => kv.Key.StartsWith("PyTorch")).SelectMany(kv => kv.Value))
-            if (peer.Examples != ours.Examples || peer.Steps != ours.Steps)
-                throw new InvalidOperationException($"{peer.Name} trained {peer.Examples} examples in {peer.Steps} steps; ours {ours.Examples} in {ours.Steps}.");
+            if (peer.Hash != ours.Hash || peer.Examples != ours.Examples || peer.Steps != ours.Steps)
+                throw new InvalidOperationException($"{peer.Name} trained {peer.Examples} examples in {peer.Steps} steps from a file with SHA-256 {peer.Hash}; " +
+                    $"ours {ours.Examples} in {ours.Steps}, SHA-256 {ours.Hash}. Its --batches must name the file this job writes (--batches {batchesPath}).");
 
         Report(rows, maxLength, batchSize, threads, rounds, batchesPath, results, loadAtStart);
         return 0;

@@ -6,12 +6,12 @@ the peers' Hugging Face-style BERT (shared/peers/py/bert.py, imported, not copie
 Trainer would: forward in train mode (dropout 0.1), binary cross-entropy with logits on one logit (our binary head),
 backward, gradient clipping, AdamW with our learning rate, weight decay (none on biases and LayerNorm) and schedule.
 BERT_ATTN=sdpa selects torch's fused attention, BERT_AMP=bf16 torch.autocast(bfloat16), as in bert_worker.py.
-Prints progress to stderr and one JSON line to stdout: examples, steps, seconds (Wall = Loop = the epoch's loop) and the
-loss of every step.
+Prints progress to stderr and one JSON line to stdout: examples, steps, seconds (wall = loop = the epoch's loop), the
+loss of every step and the SHA-256 of the file it read.
 
 usage: python3 epoch_peer.py --model MODEL.onnx --batches BATCHES.bin [--bert DIR_OF_bert.py] [--threads 2] [--fused-adamw]
 """
-import argparse, contextlib, json, os, struct, sys, time
+import argparse, contextlib, hashlib, json, os, struct, sys, time
 
 MAGIC = b"MLNTEPB1"
 WARMUP_BATCHES = 2
@@ -41,7 +41,8 @@ def read_batches(path):
         batches.append((*arrays, labels))
     if at != len(data):
         sys.exit(f"{path}: {len(data) - at} bytes left after {header['batches']} batches; the file does not match its header")
-    return header, batches
+    # The bench checks this against the SHA-256 of what its own runs trained: the peer read exactly our batches.
+    return header, batches, hashlib.sha256(data).hexdigest().upper()
 
 
 def main():
@@ -64,7 +65,7 @@ def main():
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
     started = time.perf_counter()
-    header, batches = read_batches(args.batches)
+    header, batches, digest = read_batches(args.batches)
     if header["num_labels"] != 1:
         sys.exit(f"the export is for {header['num_labels']} labels; this peer trains the binary head (one logit) only")
     amp_mode = os.environ.get("BERT_AMP", "off")
@@ -124,7 +125,7 @@ def main():
     seconds = time.perf_counter() - clock
     examples = sum(len(b[3]) for b in batches)
     print(json.dumps(dict(name=f"pytorch {torch.__version__} {amp_mode}", examples=examples, steps=len(batches), wall=seconds, loop=seconds,
-                          losses=losses, hash=None, torch=torch.__version__, attention="sdpa" if bert.SDPA else "eager", amp=amp_mode,
+                          losses=losses, hash=digest, torch=torch.__version__, attention="sdpa" if bert.SDPA else "eager", amp=amp_mode,
                           threads=torch.get_num_threads(), fused_adamw=args.fused_adamw, load_and_warmup_seconds=loaded)), flush=True)
 
 
