@@ -5,6 +5,10 @@ using MLNetTuning.Bench;
 //   worker [--precision fp32|bf16] [--threads N]   a step worker for ../shared/peers/interleave.py (train/infer B S ITERS)
 //   epoch  [--rows N] [--max-length N] [--batch N] [--padding grouped|fixed] [--precision ...] [--threads N]
 //                                                  one real training epoch on the spam sample, through the ML.NET estimator
+//   epoch-peer --batches FILE --peer-fp32 CMD --peer-bf16 CMD [--rows N] [--max-length N] [--batch N] [--rounds N] [--threads N]
+//                                                  the epoch end to end against PyTorch 2.6 (bench/peers/epoch_peer.py) training the batches we export
+//   transform-peer [--texts N] [--rounds N] [--threads N]
+//                                                  scoring texts through model.Transform against FastBertTokenizer + ONNX Runtime in C#
 //   accuracy [--rows N] [--threads N] [--seeds N]  the main job's recipe in fp32 and bf16 for seeds 1..N, on the whole test split
 //   token  [--rows N] [--max-length N] [--batch N] [--rounds N] [--precision ...] [--threads N]
 //                                                  a token-classification epoch on the NER sample against sequence classification of the same sentences
@@ -38,6 +42,11 @@ return mode switch
     "worker" => StepWorker.Run(precision, threads),
     "epoch" => EpochBench.Run(int.Parse(Option("rows", "800")), int.Parse(Option("max-length", "256")), int.Parse(Option("batch", "16")), precision, threads),
     "epoch-one" => EpochBench.RunOne(int.Parse(Option("rows", "800")), int.Parse(Option("max-length", "256")), int.Parse(Option("batch", "16")), precision, threads, Option("padding", "grouped") == "fixed"),
+    "epoch-peer" => EpochPeerBench.Run(int.Parse(Option("rows", "800")), int.Parse(Option("max-length", "256")), int.Parse(Option("batch", "16")), threads,
+        int.Parse(Option("rounds", "3")), Option("batches", "bench/.epoch-peer/batches.bin"), Option("peer-fp32", ""), Option("peer-bf16", "")),
+    "epoch-peer-one" => EpochPeerBench.RunOne(int.Parse(Option("rows", "800")), int.Parse(Option("max-length", "256")), int.Parse(Option("batch", "16")), precision, threads,
+        Array.IndexOf(args, "--export") >= 0 ? Option("export", "") : null),
+    "transform-peer" => TransformPeerBench.Run(int.Parse(Option("texts", "10000")), int.Parse(Option("rounds", "3")), threads),
     "accuracy" => AccuracyBench.Run(int.Parse(Option("rows", "600")), threads, int.Parse(Option("seeds", "5"))),
     "token" => TokenBench.Run(int.Parse(Option("rows", "1500")), int.Parse(Option("max-length", "128")), int.Parse(Option("batch", "16")), precision, threads, int.Parse(Option("rounds", "3"))),
     "multilabel" => MultiLabelBench.Run(int.Parse(Option("rows", "2000")), int.Parse(Option("max-length", "64")), int.Parse(Option("batch", "16")), precision, threads, int.Parse(Option("rounds", "4"))),

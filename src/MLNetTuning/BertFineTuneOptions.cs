@@ -201,6 +201,12 @@ public sealed class BertFineTuneOptions
     internal bool PadToMaxSequenceLength { get; set; }
 
     /// <summary>
+    /// Called before each training micro-batch with the tokenized training examples and the indices of the batch's rows, in
+    /// training order: the benchmark records the exact batches so that a peer can train on the same work. Not a recipe option.
+    /// </summary>
+    internal Action<IReadOnlyList<Training.TokenizedExample>, int[]>? TrainingBatchObserver { get; set; }
+
+    /// <summary>
     /// Data to evaluate on after every epoch, with the training data's columns. For multiclass its label may be the raw class
     /// strings (the data before the pipeline's <c>MapValueToKey</c>); they map to the training keys. Default null.
     /// </summary>

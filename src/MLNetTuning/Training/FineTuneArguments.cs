@@ -44,4 +44,6 @@ internal sealed record FineTuneArguments
     public CheckpointSettings? Checkpoints { get; init; }
     /// <summary>Skip a step whose loss or gradient norm is not finite instead of stopping.</summary>
     public bool SkipNonFiniteSteps { get; init; }
+    /// <summary>Sees each training micro-batch (the examples and the batch's rows) before it is collated; null for none.</summary>
+    public Action<IReadOnlyList<TokenizedExample>, int[]>? TrainingBatchObserver { get; init; }
 }

@@ -69,6 +69,7 @@ internal static class FineTuneLoop
                 foreach (var batch in group)
                 {
                     using var scope = NewDisposeScope();
+                    arguments.TrainingBatchObserver?.Invoke(train, batch);
                     var (ids, mask, types) = Batching.Collate(train, batch, padId, device, arguments.PadTo);
                     var logits = model.Forward(ids, mask, types);
                     var loss = task.TrainingLoss(model, logits, task.Labels(train, batch, device));

@@ -167,6 +167,7 @@ internal static class FineTuneSession
             : new CheckpointSettings(options.CheckpointDirectory ?? Path.GetDirectoryName(Path.GetFullPath(options.ResumeFromCheckpoint!))!,
                 options.CheckpointEverySteps, options.KeepCheckpoints, options.ResumeFromCheckpoint),
         SkipNonFiniteSteps = options.SkipNonFiniteSteps,
+        TrainingBatchObserver = options.TrainingBatchObserver,
     };
 
     private static FineTunedBert Train(BertFineTuneOptions options, PretrainedBert pretrained, BertConfig config, FineTuneTask task,
