@@ -1,9 +1,9 @@
 // Multi-label classification as a .NET 10 file-based app:
 //   dotnet run samples/MultiLabel.cs
 // It fine-tunes the embedded all-MiniLM-L6-v2 to give each Reddit comment of the bundled GoEmotions sample any number of
-// its 28 emotion labels (none, one or several), with per-label thresholds tuned on held-out comments, scores the 600 test
-// comments with EvaluateMultiLabel, and labels new comments through a PredictionEngine. The directives are those of
-// QuickStart.cs (see its header for why).
+// its 28 emotion labels (none, one or several), in one epoch over its 8,000 training comments, with per-label
+// thresholds tuned on held-out comments, scores the 600 test comments with EvaluateMultiLabel, and labels new
+// comments through a PredictionEngine. The directives are those of QuickStart.cs (see its header for why).
 #:project ../src/MLNetTuning/MLNetTuning.csproj
 #:property UsesTorchBackend=true
 #:property PublishAot=false
@@ -27,7 +27,7 @@ var options = new BertFineTuneOptions
     LabelColumnName = "Labels",        // a vector of keys: the labels that apply
     MaxSequenceLength = 64,            // comments are short
     BatchSize = 16,
-    Epochs = 2,
+    Epochs = 1,                        // two: test micro F1 0.4739 instead of 0.4362 (README), in twice the time
     LearningRate = 3e-4f,              // MiniLM is small, and 28 mostly rare labels need more than BERT-base's usual rate
     ValidationFraction = 0.1f,         // 800 comments held out, evaluated every epoch ...
     TuneThresholds = true,             // ... and used to pick each label's threshold for its F1
@@ -43,7 +43,7 @@ var pipeline = ml.Transforms.Text.TokenizeIntoWords("Labels")   // "admiration g
     .Append(ml.Transforms.Conversion.MapValueToKey("Labels"))    // → a vector of keys; the KeyValues name the labels
     .Append(ml.MulticlassClassification.Trainers.BertMultiLabel(options));
 
-Console.WriteLine("Fine-tuning all-MiniLM-L6-v2 on 8,000 GoEmotions comments, 28 labels (2 epochs, 64 tokens).");
+Console.WriteLine("Fine-tuning all-MiniLM-L6-v2 on 8,000 GoEmotions comments, 28 labels (1 epoch, 64 tokens).");
 var clock = Stopwatch.StartNew();
 var model = pipeline.Fit(train);
 Console.WriteLine($"Trained in {clock.Elapsed.TotalSeconds:F0} s.");

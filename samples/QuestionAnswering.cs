@@ -1,9 +1,10 @@
 // Extractive question answering as a .NET 10 file-based app:
 //   dotnet run samples/QuestionAnswering.cs
-// It fine-tunes the embedded all-MiniLM-L6-v2 to point at the answer span in a paragraph, on the 1,509 questions of the
-// bundled SQuAD v1.1 sample (one epoch, bf16 products where the CPU has them), scores the 503 test questions with the
-// official SQuAD v1.1 normalisation (EvaluateAnswers), then answers questions about a paragraph of its own through a
-// PredictionEngine. The directives are those of QuickStart.cs (see its header for why).
+// It fine-tunes the embedded all-MiniLM-L6-v2 to point at the answer span in a paragraph, on the first 500 of the 1,509
+// questions of the bundled SQuAD v1.1 sample (one epoch, bf16 products where the CPU has them), scores the 503 test
+// questions with the official SQuAD v1.1 normalisation (EvaluateAnswers), then answers questions about a paragraph of its
+// own through a PredictionEngine. It shows the API in a couple of minutes; it is not a usable reader (see the README).
+// The directives are those of QuickStart.cs (see its header for why).
 #:project ../src/MLNetTuning/MLNetTuning.csproj
 #:property UsesTorchBackend=true
 #:property PublishAot=false
@@ -18,7 +19,10 @@ string dataFolder = Path.Combine(SourceFolder(), "data", "squad");
 var ml = new MLContext(seed: 1);
 // One row a question: Question, Context (the whole paragraph), Answer, AnswerStart (its character offset in Context).
 IDataView Load(string file) => ml.Data.LoadFromTextFile<SquadQuestion>(Path.Combine(dataFolder, file), separatorChar: '\t', hasHeader: true, allowQuoting: false);
-var train = Load("train.tsv");
+// The first 500 training questions (the file is in a random order): every step of the API in a third of the time of
+// all 1,509, which one epoch would not turn into a usable reader either (RealQuestionAnsweringTests trains two epochs
+// on all of them).
+var train = ml.Data.TakeRows(Load("train.tsv"), 500);
 var test = Load("test.tsv");
 
 var options = new BertFineTuneOptions
@@ -35,12 +39,12 @@ var options = new BertFineTuneOptions
     Seed = 1,
     Progress = new Progress<TrainingProgress>(p =>
     {
-        if (p.Metrics is null && (p.Step % 20 == 0 || p.Step == p.TotalSteps))
+        if (p.Metrics is null && (p.Step % 10 == 0 || p.Step == p.TotalSteps))
             Console.WriteLine($"  step {p.Step}/{p.TotalSteps}  loss {p.Loss:F4}  {p.ExamplesPerSecond:F1} windows/s");
     }),
 };
 
-Console.WriteLine("Fine-tuning all-MiniLM-L6-v2 to answer questions on 1,509 SQuAD questions (1 epoch, 256 tokens).");
+Console.WriteLine("Fine-tuning all-MiniLM-L6-v2 to answer questions on 500 SQuAD questions (1 epoch, 256 tokens).");
 var clock = Stopwatch.StartNew();
 var model = ml.MulticlassClassification.Trainers.BertQuestionAnswering(options).Fit(train);
 Console.WriteLine($"Trained in {clock.Elapsed.TotalSeconds:F0} s.");
