@@ -48,6 +48,20 @@ internal static class EpochBench
         }
     }
 
+    /// <summary>The epoch's recipe: spam or not, one epoch, learning rate 2e-4, seed 1 (the epoch-peer job trains the same).</summary>
+    internal static BertFineTuneOptions Recipe(int maxLength, int batchSize, NumericPrecision precision, int threads) => new()
+    {
+        Task = BertTask.BinaryClassification, LabelColumnName = "IsSpam", MaxSequenceLength = maxLength, BatchSize = batchSize,
+        Epochs = 1, LearningRate = 2e-4f, Seed = 1, NumberOfThreads = threads, Precision = precision,
+    };
+
+    /// <summary>An untimed Fit on two batches: loads libtorch's code and creates oneDNN's kernels, which are not what an epoch costs.</summary>
+    internal static void WarmUp(MLContext ml, IDataView data, BertFineTuneOptions options)
+    {
+        using (new BertFineTuneEstimator(ml, options).Fit(ml.Data.TakeRows(data, 2 * options.BatchSize))) { }
+        GC.Collect();
+    }
+
     public sealed record EpochResult(string Name, int Count, double Wall, double Loop, double PeakGb, double BeforeGb, long Parameters, long BatchedTokens, long RealTokens);
 
     /// <summary>One Fit in this process, after a small untimed warm-up Fit; prints an <see cref="EpochResult"/> as JSON.</summary>
@@ -56,15 +70,13 @@ internal static class EpochBench
         var ml = new MLContext(seed: 1);
         var (data, _) = SpamSample.Load(ml, rows);
         int count = data.GetColumn<bool>("IsSpam").Count();
-        BertFineTuneOptions Options() => new()
+        BertFineTuneOptions Options()
         {
-            Task = BertTask.BinaryClassification, LabelColumnName = "IsSpam", MaxSequenceLength = maxLength, BatchSize = batchSize,
-            Epochs = 1, LearningRate = 2e-4f, Seed = 1, NumberOfThreads = threads, Precision = precision,
-            GroupByLength = !fixedPadding, PadToMaxSequenceLength = fixedPadding,
-        };
-        // Warm-up: loads libtorch's code and creates oneDNN's kernels, which are not what an epoch costs.
-        using (new BertFineTuneEstimator(ml, Options()).Fit(ml.Data.TakeRows(data, 2 * batchSize))) { }
-        GC.Collect();
+            var options = Recipe(maxLength, batchSize, precision, threads);
+            (options.GroupByLength, options.PadToMaxSequenceLength) = (!fixedPadding, fixedPadding);
+            return options;
+        }
+        WarmUp(ml, data, Options());
         double before = ResidentGb("VmRSS");
         ResetPeakResidentMemory();
         var clock = Stopwatch.StartNew();

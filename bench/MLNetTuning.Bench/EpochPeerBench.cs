@@ -183,14 +183,8 @@ internal static class EpochPeerBench
         var (data, _) = SpamSample.Load(ml, rows);
         int count = data.GetColumn<bool>("IsSpam").Count();
         // EpochBench's recipe (its sizes and learning rate), with its default length-grouped dynamic padding.
-        BertFineTuneOptions Options() => new()
-        {
-            Task = BertTask.BinaryClassification, LabelColumnName = "IsSpam", MaxSequenceLength = maxLength, BatchSize = batchSize,
-            Epochs = 1, LearningRate = 2e-4f, Seed = 1, NumberOfThreads = threads, Precision = precision,
-        };
-        // Warm-up: loads libtorch's code and creates oneDNN's kernels, which are not what an epoch costs.
-        using (new BertFineTuneEstimator(ml, Options()).Fit(ml.Data.TakeRows(data, 2 * batchSize))) { }
-        GC.Collect();
+        BertFineTuneOptions Options() => EpochBench.Recipe(maxLength, batchSize, precision, threads);
+        EpochBench.WarmUp(ml, data, Options());
 
         // The observer keeps references only (the examples list and each batch's row indices): nothing is copied while timed.
         IReadOnlyList<TokenizedExample>? examples = null;

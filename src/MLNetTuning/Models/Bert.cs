@@ -251,8 +251,11 @@ internal sealed class BertSelfAttention : nn.Module<Tensor, Tensor?, Tensor>, IL
     internal static Tensor Attend(Tensor query, Tensor key, Tensor value, Tensor? additiveMask, double dropout)
     {
         using var scope = NewDisposeScope();
-        var scores = matmul(query, key.transpose(-1, -2)).mul_(1.0 / Math.Sqrt(query.shape[^1]));
-        if (additiveMask is not null) scores = scores.add_(additiveMask);
+        using var scale = (1.0 / Math.Sqrt(query.shape[^1])).ToScalar();
+        using var one = 1.ToScalar();
+        // Scalars as using locals: see "Scalar lifetime" in Kernels.cs.
+        var scores = matmul(query, key.transpose(-1, -2)).mul_(scale);
+        if (additiveMask is not null) scores = scores.add_(additiveMask, one);
         var probabilities = FastDropout.Apply(softmax(scores, -1, ScalarType.Float32), dropout, training: dropout > 0);
         return matmul(probabilities.to_type(value.dtype), value).MoveToOuterDisposeScope();
     }
@@ -278,9 +281,10 @@ internal sealed class BertResidualOutput : nn.Module<Tensor, Tensor, Tensor>, IL
     public override Tensor forward(Tensor states, Tensor residual)
     {
         using var scope = NewDisposeScope();
+        using var one = 1.ToScalar();   // not add(residual)'s temporary alpha: see "Scalar lifetime" in Kernels.cs
         // The residual stream stays in the weights' type: a low-precision product added to it promotes back, so LayerNorm's
         // mean and variance are always taken in float32.
-        var sum = FastDropout.Apply(LinearKernel.Apply(_dense, states, ComputeType), _dropout, training).add(residual);
+        var sum = FastDropout.Apply(LinearKernel.Apply(_dense, states, ComputeType), _dropout, training).add(residual, one);
         return _layerNorm.forward(sum).MoveToOuterDisposeScope();
     }
 }

@@ -209,8 +209,9 @@ internal sealed class DistilBertLayer : nn.Module<Tensor, Tensor?, Tensor>
     {
         using var scope = NewDisposeScope();
         // The residual stream stays float32: a bf16 product added to it promotes back before LayerNorm.
-        var attended = _attentionNorm.forward(_attention.forward(hidden, additiveMask).add(hidden));
-        return _outputNorm.forward(_feedForward.forward(attended).add(attended)).MoveToOuterDisposeScope();
+        using var one = 1.ToScalar();   // not add()'s temporary alpha: see "Scalar lifetime" in Kernels.cs
+        var attended = _attentionNorm.forward(_attention.forward(hidden, additiveMask).add(hidden, one));
+        return _outputNorm.forward(_feedForward.forward(attended).add(attended, one)).MoveToOuterDisposeScope();
     }
 }
 

@@ -59,8 +59,10 @@ internal abstract class EncoderModel : nn.Module
     internal static Tensor AdditiveMask(Tensor attentionMask, ScalarType dtype)
     {
         using var scope = NewDisposeScope();
-        var padded = attentionMask.eq(0).unsqueeze(1).unsqueeze(1);
-        double min = dtype == ScalarType.Float64 ? double.MinValue : dtype == ScalarType.BFloat16 ? -3.38e38 : float.MinValue;
+        // Scalars as using locals: see "Scalar lifetime" in Kernels.cs.
+        using var zero = 0.ToScalar();
+        using var min = (dtype == ScalarType.Float64 ? double.MinValue : dtype == ScalarType.BFloat16 ? -3.38e38 : float.MinValue).ToScalar();
+        var padded = attentionMask.eq(zero).unsqueeze(1).unsqueeze(1);
         return zeros(padded.shape, dtype, attentionMask.device).masked_fill(padded, min).MoveToOuterDisposeScope();
     }
 

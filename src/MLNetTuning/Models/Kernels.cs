@@ -6,6 +6,13 @@ using F = TorchSharp.torch.nn.functional;
 namespace MLNetTuning.Models;
 
 // Building blocks that every model family shares: linear layers on the fastest kernel, mixed precision and dropout.
+//
+// Scalar lifetime. A TorchSharp call such as a.add(b) or t.mul_(0.5) turns its number (add's implicit alpha of 1 included)
+// into a temporary Scalar and passes only its native handle; from that point the JIT may treat the managed object as
+// dead, and if a garbage collection runs its finalizer before libtorch has read the value, libtorch reads freed memory:
+// "Expected false to be true ... toFloat" (Scalar.h). CI hit it once, in a residual add, while ML.NET's cache thread
+// scored a token-classification model and the test thread allocated beside it. The encoder's forward pass therefore
+// passes scalars held in `using` locals, which stay reachable until the call has returned.
 
 /// <summary>
 /// A module whose matrix products may run in a lower precision (bfloat16) while its weights stay float32. TorchSharp has
@@ -79,7 +86,8 @@ internal static class FastDropout
         int threshold = Math.Min(65535, (int)Math.Round(p * 65536));
         var keep = KeepMask(input.shape, threshold).to(input.device);
         // Multiplying by a bool mask keeps the 1-byte mask (not a float copy) for the backward pass.
-        return input.mul(keep).mul_(65536.0 / (65536 - threshold)).MoveToOuterDisposeScope();
+        using var rescale = (65536.0 / (65536 - threshold)).ToScalar();   // a using local: see "Scalar lifetime" in Kernels.cs
+        return input.mul(keep).mul_(rescale).MoveToOuterDisposeScope();
     }
 
     /// <summary>A bool tensor of <paramref name="shape"/>: true where a uniform 16-bit draw is at least <paramref name="threshold"/>.</summary>

@@ -35,8 +35,11 @@ internal sealed class RobertaConfig : BertConfig
     public override Tensor PositionIds(Tensor inputIds)
     {
         using var scope = NewDisposeScope();
-        var real = inputIds.ne(PadTokenId).to_type(ScalarType.Int64);   // [B, T]
-        return cumsum(real, 1).mul_(real).add_(PadTokenId).MoveToOuterDisposeScope();
+        // Scalars as using locals: see "Scalar lifetime" in Kernels.cs.
+        using var pad = PadTokenId.ToScalar();
+        using var one = 1.ToScalar();
+        var real = inputIds.ne(pad).to_type(ScalarType.Int64);   // [B, T]
+        return cumsum(real, 1).mul_(real).add_(pad, one).MoveToOuterDisposeScope();
     }
 
     /// <summary>The position table spends its first <c>padding_idx + 1</c> rows on padding, so 514 positions take 512 tokens.</summary>

@@ -1,5 +1,6 @@
 using MLNetTuning.Models;
 using MLNetTuning.Text;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MLNetTuning.Training;
@@ -45,13 +46,17 @@ internal sealed class BertEmbedder(EncoderModel encoder, ITextTokenizer tokenize
     internal static Tensor Pool(Tensor last, Tensor mask, BertPooling pooling, bool normalize)
     {
         using var scope = NewDisposeScope();
+        // Scalars as using locals (this runs on ML.NET's threads): see "Scalar lifetime" in Models/Kernels.cs.
+        using var zero = 0.ToScalar();
+        using var minusInfinity = float.NegativeInfinity.ToScalar();
+        using var tiny = 1e-9.ToScalar();
         var real = mask.unsqueeze(-1).to_type(last.dtype);   // [B, T, 1]
         var pooled = pooling switch
         {
             BertPooling.Cls => last.select(1, 0),
             // Padding is excluded: a padded row must embed exactly as it does alone.
-            BertPooling.Max => last.masked_fill(real.eq(0), float.NegativeInfinity).amax([1]),
-            _ => (last * real).sum(1) / real.sum(1).clamp_min(1e-9),
+            BertPooling.Max => last.masked_fill(real.eq(zero), minusInfinity).amax([1]),
+            _ => (last * real).sum(1) / real.sum(1).clamp_min(tiny),
         };
         if (normalize) pooled = nn.functional.normalize(pooled, p: 2, dim: 1);
         return pooled.MoveToOuterDisposeScope();

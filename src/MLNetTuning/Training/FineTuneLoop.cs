@@ -74,7 +74,8 @@ internal static class FineTuneLoop
                     var logits = model.Forward(ids, mask, types);
                     var loss = task.TrainingLoss(model, logits, task.Labels(train, batch, device));
                     // Weight each micro-batch by its share of the step's examples, so accumulation equals one large batch.
-                    var weighted = loss * ((double)batch.Length / groupExamples);
+                    using var share = ((double)batch.Length / groupExamples).ToScalar();   // see "Scalar lifetime" in Models/Kernels.cs
+                    var weighted = loss.mul(share);
                     weighted.backward();
                     stepLoss += weighted.item<float>();
                 }
