@@ -211,13 +211,9 @@ internal sealed partial class BertTextTokenizer : ITextTokenizer
         {
             (int offset, int length) = piece.Offset.GetOffsetAndLength(normalized.Length);
             int last = normalized.SourceIndex(offset + length - 1);
+            // Characters the normalizer removed right after the token (a combining accent, a zero-width or control
+            // character) are not part of it: Hugging Face's alignments drop them (transformers 5.17, Data/hf-reference).
             int originalEnd = last + (char.IsHighSurrogate(text[last]) && last + 1 < end && char.IsLowSurrogate(text[last + 1]) ? 2 : 1);
-
-            // Characters the normalizer removed right after the token (a decomposed accent, a zero-width or control
-            // character) belong to it, as in Hugging Face's alignments.
-            int next = offset + length < normalized.Length ? normalized.SourceIndex(offset + length) : end;
-            if (next > originalEnd) originalEnd = next;
-
             tokens.Add((piece.Id, normalized.SourceIndex(offset), originalEnd));
         }
     }

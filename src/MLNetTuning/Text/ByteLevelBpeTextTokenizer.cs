@@ -80,8 +80,28 @@ internal sealed class ByteLevelBpeTextTokenizer : PieceTokenizer
         foreach (EncodedToken piece in _bpe.EncodeToTokens(span, out _, considerPreTokenization: true, considerNormalization: false))
         {
             (int offset, int length) = piece.Offset.GetOffsetAndLength(span.Length);
-            tokens.Add((piece.Id, start + offset, start + offset + length));
+            int first = start + offset, last = start + offset + length;
+            // The bytes of a character outside the BMP cover both of its UTF-16 units (the library gives the first only).
+            if (first > 0 && first < text.Length && char.IsLowSurrogate(text[first]) && char.IsHighSurrogate(text[first - 1])) first--;
+            if (last > 0 && last < text.Length && char.IsHighSurrogate(text[last - 1]) && char.IsLowSurrogate(text[last])) last++;
+            (first, last) = TrimOffsets(_tokens[piece.Id] ?? piece.Value, first, last);
+            tokens.Add((piece.Id, first, last));
         }
+    }
+
+    /// <summary>
+    /// RoBERTa's <c>trim_offsets</c> (Hugging Face's ByteLevel post-processor): a token's spaces ('Ġ', the space byte) at
+    /// either end are not part of its character range, so "Ġworld" covers "world" and a lone "Ġ" an empty range after it.
+    /// </summary>
+    private static (int Start, int End) TrimOffsets(string token, int start, int end)
+    {
+        const char SpaceByte = '\u0120';
+        int leading = 0, trailing = 0;
+        while (leading < token.Length && token[leading] == SpaceByte) leading++;
+        while (trailing < token.Length && token[token.Length - 1 - trailing] == SpaceByte) trailing++;
+        if (leading > 0) start = Math.Min(start + leading, end);
+        if (trailing > 0 && end >= trailing) end = Math.Max(end - trailing, start);
+        return (start, end);
     }
 
     /// <summary>Writes vocab.json, merges.txt, tokenizer_config.json and special_tokens_map.json.</summary>

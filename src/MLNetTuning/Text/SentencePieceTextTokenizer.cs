@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.ML.Tokenizers;
 
@@ -100,10 +101,17 @@ internal sealed class SentencePieceTextTokenizer : PieceTokenizer
 
     protected override void AppendPieces(string text, int start, int end, List<(int Id, int Start, int End)> tokens)
     {
-        string segment = text[start..end];
+        var (segment, sourceOf) = NmtPrepared(text, start, end);
+        // A range of the prepared segment → the range of the original text it came from.
+        void Add(int id, int from, int to) => tokens.Add((id,
+            from < segment.Length ? sourceOf[from] : end,
+            to > from ? sourceOf[to - 1] + 1 : from < segment.Length ? sourceOf[from] : end));
+
         // Offsets from the library point into the normalized text (NFKC, "▁" for spaces); each piece is found again in the
-        // original text instead, so that answers and tags map back to what the user wrote.
+        // segment instead, so that answers and tags map back to what the user wrote.
         int cursor = 0;
+        // A character NFKC expands into several (™ → TM, ﬁ → fi) can give several pieces: all of them get its range.
+        int expansionLeft = 0, expandedFrom = 0, expandedTo = 0;
         foreach (var piece in Pieces(segment, out string normalized))
         {
             int id = piece.Id == _model.UnknownId ? UnkId : piece.Id + FairseqOffset;
@@ -111,29 +119,64 @@ internal sealed class SentencePieceTextTokenizer : PieceTokenizer
             string surface = (piece.Id == _model.UnknownId ? normalized.Substring(piece.Offset, piece.Length) : piece.Value).TrimStart('\u2581');
             if (surface.Length == 0)
             {
-                // A lone "▁" stands for the space before the next piece: it covers the spaces at the cursor.
-                int spaces = cursor;
-                while (spaces < segment.Length && char.IsWhiteSpace(segment[spaces])) spaces++;
-                tokens.Add((id, start + cursor, start + spaces));
-                cursor = spaces;
+                // A lone "▁" is the word start of the next piece: Hugging Face gives it the next character's range, not the
+                // space's (its Metaspace prepends "▁" to each word; transformers 5.17, Data/hf-reference).
+                int next = cursor;
+                while (next < segment.Length && char.IsWhiteSpace(segment[next])) next++;
+                Add(id, next, Math.Min(segment.Length, next + CharWidth(segment, next)));
+                cursor = next;
+                continue;
+            }
+            if (expansionLeft > 0)
+            {
+                Add(id, expandedFrom, expandedTo);
+                expansionLeft -= surface.Length;
                 continue;
             }
             int found = segment.IndexOf(surface, cursor, StringComparison.Ordinal);
-            // A piece the normalizer changed (full-width forms, compatibility characters) is not found verbatim: it gets the
-            // characters up to the next piece that is, which is where it came from.
             if (found >= 0 && found - cursor <= 8)
             {
-                tokens.Add((id, start + found, start + found + surface.Length));
+                Add(id, found, found + surface.Length);
                 cursor = found + surface.Length;
+                continue;
             }
-            else
-            {
-                while (cursor < segment.Length && char.IsWhiteSpace(segment[cursor])) cursor++;
-                int next = Math.Min(segment.Length, cursor + Math.Max(1, surface.Length));
-                tokens.Add((id, start + cursor, start + next));
-                cursor = next;
-            }
+            // A piece NFKC changed (composed accents, full-width forms, compatibility characters) is not found verbatim: it
+            // came from the next character, and combining marks NFKC composed into it belong to no other piece.
+            while (cursor < segment.Length && char.IsWhiteSpace(segment[cursor])) cursor++;
+            int width = CharWidth(segment, cursor);
+            int charEnd = Math.Min(segment.Length, cursor + width);
+            Add(id, cursor, charEnd);
+            expansionLeft = cursor < segment.Length ? segment[cursor..charEnd].Normalize(System.Text.NormalizationForm.FormKC).Length - surface.Length : 0;
+            (expandedFrom, expandedTo) = (cursor, charEnd);
+            cursor = charEnd;
+            while (cursor < segment.Length && CharUnicodeInfo.GetUnicodeCategory(segment[cursor]) == UnicodeCategory.NonSpacingMark) cursor++;
         }
+    }
+
+    /// <summary>1, or 2 where <paramref name="index"/> starts a surrogate pair.</summary>
+    private static int CharWidth(string text, int index) =>
+        index + 1 < text.Length && char.IsSurrogatePair(text[index], text[index + 1]) ? 2 : 1;
+
+    /// <summary>
+    /// What SentencePiece's nmt_nfkc rules do before NFKC and Microsoft.ML.Tokenizers does not (measured with
+    /// <c>spm_normalize</c> on every control, format and space character of the BMP): control characters are removed, and
+    /// the zero-width space and non-joiner, direction marks, the byte-order mark, form feed and ogham space become spaces.
+    /// Returns the prepared text of <paramref name="text"/>[start, end) and, for each of its characters, its index in
+    /// <paramref name="text"/>.
+    /// </summary>
+    private static (string Segment, int[] SourceOf) NmtPrepared(string text, int start, int end)
+    {
+        var chars = new char[end - start];
+        var sourceOf = new int[end - start];
+        int n = 0;
+        for (int i = start; i < end; i++)
+        {
+            char c = text[i];
+            if (c is < ' ' and not ('\t' or '\n' or '\r' or '\f') or '\u007F' or '\u008F' or '\u009F') continue;
+            chars[n] = c is '\u200B' or '\u200C' or '\u200E' or '\u200F' or '\uFEFF' or '\f' or '\u1680' ? ' ' : c;
+            sourceOf[n++] = i;
+        }
+        return (new string(chars, 0, n), sourceOf);
     }
 
     /// <summary>Writes sentencepiece.bpe.model, tokenizer_config.json and special_tokens_map.json.</summary>

@@ -280,6 +280,19 @@ def make_family(family, seed):
         source_files = source_tokenizer(family, source)
         tokenizer = load_tokenizer(source, family)
         log(f"  tokenizer {type(tokenizer).__name__}, {len(tokenizer)} ids, from {source_files}")
+        # Saved before any call: transformers writes the backend's last truncation and padding into tokenizer.json.
+        saved = os.path.join(source, "saved")
+        tokenizer.save_pretrained(saved)
+        full = {"texts": [tokenizer(t, add_special_tokens=False)["input_ids"] for t in TEXTS],
+                "pairs": [[tokenizer(a, add_special_tokens=False)["input_ids"], tokenizer(b, add_special_tokens=False)["input_ids"]] for a, b in PAIRS]}
+        # longest_first on pairs of n1 and n2 one-token words: what each side keeps, the whole table of cases.
+        word = next(w for w in ("x", "a", "the") if len(tokenizer(w, add_special_tokens=False)["input_ids"]) == 1 and
+                    len(tokenizer(" ".join([w] * 5), add_special_tokens=False)["input_ids"]) == 5)
+        truncation = []
+        for n1 in (5, 20, 22, 23, 24, 25, 44, 45, 46, 47, 60):
+            for n2 in (5, 20, 22, 23, 24, 25, 44, 45, 46, 47, 60):
+                e = tokenizer(" ".join([word] * n1), " ".join([word] * n2), truncation="longest_first", max_length=PAIR_LENGTH)
+                truncation.append([n1, n2, e.sequence_ids(0).count(0), e.sequence_ids(0).count(1)])
 
         texts = tokenizer(TEXTS, padding="longest", truncation=True, max_length=TEXT_LENGTH, return_offsets_mapping=True)
         pairs = tokenizer([a for a, _ in PAIRS], [b for _, b in PAIRS], padding="longest", truncation="longest_first",
@@ -302,6 +315,8 @@ def make_family(family, seed):
             "windows": {"inputs": [list(q) for q in QUESTIONS], "overflow_to_sample_mapping": list(windows["overflow_to_sample_mapping"]),
                         **tokenizer_record(windows, len(windows["input_ids"]))},
             "words": None if words is None else {"inputs": WORDS, **tokenizer_record(words, len(WORDS))},
+            "untruncated_ids": full,
+            "longest_first": {"word": word, "max_length": PAIR_LENGTH, "cases": truncation},
         }
 
         tensors = {}
@@ -317,7 +332,8 @@ def make_family(family, seed):
                 config.label2id = {v: k for k, v in labels["id2label"].items()}
             model = new_model(auto_class, config, seed * 10 + index)
             model.save_pretrained(folder)
-            tokenizer.save_pretrained(folder)
+            for name in os.listdir(saved):
+                shutil.copy(os.path.join(saved, name), folder)
             reloaded = t.AutoTokenizer.from_pretrained(folder)(TEXTS, padding="longest", truncation=True, max_length=TEXT_LENGTH)
             if reloaded["input_ids"] != texts["input_ids"]:
                 raise AssertionError(f"{head}: the saved tokenizer encodes the texts differently from the one that made the fixtures")
@@ -341,7 +357,7 @@ def make_family(family, seed):
         for head in reference["folders"]:
             folder = os.path.join(root, head)
             for name in source_files:
-                if name not in os.listdir(folder):
+                if name not in os.listdir(folder) and os.path.isfile(os.path.join(source, name)):
                     shutil.copy(os.path.join(source, name), folder)
                     reference.setdefault("copied_from_source", []).append(f"{head}/{name}")
 
