@@ -375,36 +375,34 @@ public sealed class HuggingFaceReferenceTests(ITestOutputHelper output) : IDispo
 
     /// <summary>
     /// The folders as transformers 5 saved them, without the family files the fixture script copied in beside them:
-    /// transformers 5 writes tokenizer.json and tokenizer_config.json only. WordPiece and byte-level BPE load from
-    /// tokenizer.json and encode every text as the full folders do; XLM-RoBERTa needs sentencepiece.bpe.model (Microsoft.ML.Tokenizers
-    /// builds its Unigram model from the .model file only) and must say so.
+    /// transformers 5 writes tokenizer.json and tokenizer_config.json only. Every family loads from tokenizer.json (XLM-R's
+    /// Unigram model becomes a SentencePiece model file for Microsoft.ML.Tokenizers) and encodes every text as Hugging Face did.
     /// </summary>
     [Theory]
     [MemberData(nameof(Supported))]
-    public void FolderAsTransformersWroteIt_LoadsOrSaysWhatIsMissing(string family)
+    public void FolderAsTransformersWroteIt_LoadsFromTokenizerJson(string family)
     {
         var reference = Reference(family);
         string folder = Path.Combine(_scratch, family);
         Directory.CreateDirectory(folder);
         var written = reference["folders"]!["sequence-classification"]!.AsArray().Select(f => f!.GetValue<string>()).ToArray();
         foreach (var file in written) File.Copy(Path.Combine(FamilyFolder(family), "sequence-classification", file), Path.Combine(folder, file));
-        Assert.DoesNotContain("vocab.txt", written);
-        Assert.Contains("tokenizer.json", written);
+        Assert.Equal(["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"], written);
 
-        if (family == "xlm-roberta")
-        {
-            var e = Assert.Throws<FileNotFoundException>(() => HuggingFaceFolder.Load(folder));
-            output.WriteLine(e.Message);
-            Assert.Contains("sentencepiece.bpe.model", e.Message, StringComparison.Ordinal);
-            Assert.Contains("only tokenizer.json is not supported yet", e.Message, StringComparison.Ordinal);
-            return;
-        }
         using var pretrained = HuggingFaceFolder.Load(folder);
-        var texts = reference["texts"]!["inputs"]!.AsArray().Select(t => t!.GetValue<string>()).ToArray();
-        var expected = Ints(reference["untruncated_ids"]!["texts"]);
+        var texts = reference["texts"]!["inputs"]!.AsArray().Select(t => t!.GetValue<string>())
+            .Concat(reference["pairs"]!["inputs"]!.AsArray().SelectMany(p => new[] { p![0]!.GetValue<string>(), p[1]!.GetValue<string>() })).ToArray();
+        var expected = Ints(reference["untruncated_ids"]!["texts"]).Concat(reference["untruncated_ids"]!["pairs"]!.AsArray().SelectMany(p => Ints(p))).ToArray();
         var template = pretrained.Tokenizer.Template;
         for (int i = 0; i < texts.Length; i++)
             Assert.Equal(expected[i], pretrained.Tokenizer.Encode(texts[i], null, int.MaxValue).Ids[template.Start.Length..^template.End.Length]);
+
+        // Saved again by the library, the folder loads again with the same tokenizer (for XLM-R: the model file it wrote).
+        string resaved = Path.Combine(_scratch, family + "-resaved");
+        pretrained.Tokenizer.Save(resaved);
+        var again = TokenizerFolder.Load(resaved, ModelFamilies.Of(pretrained.Config).Tokenizer);
+        for (int i = 0; i < texts.Length; i++)
+            Assert.Equal(expected[i], again.Encode(texts[i], null, int.MaxValue).Ids[template.Start.Length..^template.End.Length]);
     }
 
     [Theory]

@@ -64,16 +64,24 @@ internal sealed class SentencePieceTextTokenizer : PieceTokenizer
     /// <summary>Loads a Hugging Face XLM-RoBERTa tokenizer folder (see <see cref="FromFolder(string, TokenizerConfig)"/>).</summary>
     public static SentencePieceTextTokenizer FromFolder(string folder) => (SentencePieceTextTokenizer)TokenizerFolder.Load(folder, TokenizerKind.SentencePieceUnigram);
 
-    /// <summary>sentencepiece.bpe.model, with the special tokens of the folder's <paramref name="config"/>.</summary>
+    /// <summary>
+    /// sentencepiece.bpe.model, or else tokenizer.json's Unigram model (all that transformers 5 saves), with the special
+    /// tokens of the folder's <paramref name="config"/>.
+    /// </summary>
     internal static SentencePieceTextTokenizer FromFolder(string folder, TokenizerConfig config)
     {
+        var specials = TokenizerFolder.SpecialTokens(config, new HuggingFaceSpecialTokens());
         string path = Path.Combine(folder, ModelFile);
-        if (!File.Exists(path))
-            throw new FileNotFoundException(
-                $"No SentencePiece model in '{folder}': looked for {ModelFile}. An XLM-RoBERTa folder from save_pretrained holds it; " +
-                $"a folder with only {TokenizerFolder.TokenizerJsonFile} is not supported yet (Microsoft.ML.Tokenizers builds a Unigram model only from the .model file).", path);
-        IO.FileLimits.CheckFileSize(path, IO.FileLimits.MaxTokenizerFileBytes, $"a {ModelFile}");
-        return FromModel(File.ReadAllBytes(path), TokenizerFolder.SpecialTokens(config, new HuggingFaceSpecialTokens()), path);
+        if (File.Exists(path))
+        {
+            IO.FileLimits.CheckFileSize(path, IO.FileLimits.MaxTokenizerFileBytes, $"a {ModelFile}");
+            return FromModel(File.ReadAllBytes(path), specials, path);
+        }
+        if (TokenizerFolder.ReadTokenizerJson(folder) is var (root, json))
+            return FromModel(SentencePieceModelProto.FromUnigramTokenizerJson(root, json), specials, json);
+        throw new FileNotFoundException(
+            $"No SentencePiece tokenizer in '{folder}': looked for {ModelFile} and for {TokenizerFolder.TokenizerJsonFile}. " +
+            "An XLM-RoBERTa folder from save_pretrained holds one of them.", path);
     }
 
     /// <summary>The raw SentencePiece ids of a text, as <c>spm_encode --output_format=id</c> writes them (no fairseq offset).</summary>

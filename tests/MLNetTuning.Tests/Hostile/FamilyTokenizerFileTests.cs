@@ -121,4 +121,15 @@ public sealed class FamilyTokenizerFileTests : IDisposable
 
         Assert.Contains("sentencepiece.bpe.model", Fails(TokenizerKind.SentencePieceUnigram, SentencePieceTextTokenizer.ModelFile));
     }
+    /// <summary>An XLM-R folder with tokenizer.json alone (as transformers 5 saves it) whose Unigram model is not XLM-R's.</summary>
+    [Theory]
+    [InlineData("""{"model": {"type": "BPE", "vocab": {}, "merges": []}}""", "expected 'Unigram'")]
+    [InlineData("""{"model": {"type": "Unigram", "unk_id": 0, "vocab": [["<unk>", 0.0], ["a", -1.0], ["b", -2.0], ["c", -3.0], ["d", -4.0], ["<mask>", 0.0]]}}""", "as XLM-RoBERTa does")]
+    [InlineData("""{"model": {"type": "Unigram", "unk_id": 3, "vocab": [["<s>", 0.0], ["<pad>", 0.0], ["</s>", 0.0], ["<unk>", 0.0], ["a", "high"], ["<mask>", 0.0]]}}""", "expected [piece, score]")]
+    [InlineData("""{"model": {"type": "Unigram", "unk_id": 3, "vocab": [["<s>", 0.0], ["<pad>", 0.0], ["</s>", 0.0], ["<unk>", 0.0], ["a", -1.0], ["<mask>", 0.0]]}, "normalizer": {"type": "Precompiled", "precompiled_charsmap": "not base64!"}}""", "not base64")]
+    public void AnXlmRobertaTokenizerJsonThatIsNotXlmRobertas_IsRefused_NamingTheFile(string json, string expected)
+    {
+        File.WriteAllText(Path.Combine(_dir, "tokenizer.json"), json);
+        Assert.Contains(expected, Fails(TokenizerKind.SentencePieceUnigram, "tokenizer.json"));
+    }
 }
