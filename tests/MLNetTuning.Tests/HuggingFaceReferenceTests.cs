@@ -58,6 +58,12 @@ public sealed class HuggingFaceReferenceTests(ITestOutputHelper output) : IDispo
     private static (int Start, int End)[][] Offsets(JsonNode? rows) =>
         rows!.AsArray().Select(r => r!.AsArray().Select(o => (o![0]!.GetValue<int>(), o[1]!.GetValue<int>())).ToArray()).ToArray();
 
+    /// <summary>What Hugging Face's tokenizer gave for one kind of input: ids, attention masks, token types (null where the
+    /// family has none), sequence ids and offsets, one row per encoded input.</summary>
+    private static (int[][] Ids, int[][] Mask, int[][]? Types, int?[][] SequenceIds, (int Start, int End)[][] Offsets) Tokenized(JsonNode node) =>
+        (Ints(node["input_ids"]), Ints(node["attention_mask"]), node["token_type_ids"] is JsonArray ? Ints(node["token_type_ids"]) : null,
+            NullableInts(node["sequence_ids"]), Offsets(node["offset_mapping"]));
+
     private static int?[][] NullableInts(JsonNode? rows) =>
         rows!.AsArray().Select(r => r!.AsArray().Select(v => v is null ? (int?)null : v.GetValue<int>()).ToArray()).ToArray();
 
@@ -109,10 +115,7 @@ public sealed class HuggingFaceReferenceTests(ITestOutputHelper output) : IDispo
         var texts = reference["texts"]!;
         string[] inputs = texts["inputs"]!.AsArray().Select(t => t!.GetValue<string>()).ToArray();
         int maxLength = reference["settings"]!["text_max_length"]!.GetValue<int>();
-        var ids = Ints(texts["input_ids"]);
-        var mask = Ints(texts["attention_mask"]);
-        var types = texts["token_type_ids"] is JsonArray ? Ints(texts["token_type_ids"]) : null;
-        var offsets = Offsets(texts["offset_mapping"]);
+        var (ids, mask, types, _, offsets) = Tokenized(texts);
         using var pretrained = LoadHead(family, "sequence-classification");
         var tokenizer = pretrained.Tokenizer;
 
@@ -146,11 +149,7 @@ public sealed class HuggingFaceReferenceTests(ITestOutputHelper output) : IDispo
         var pairs = reference["pairs"]!;
         var inputs = pairs["inputs"]!.AsArray().Select(p => (p![0]!.GetValue<string>(), p[1]!.GetValue<string>())).ToArray();
         int maxLength = reference["settings"]!["pair_max_length"]!.GetValue<int>();
-        var ids = Ints(pairs["input_ids"]);
-        var mask = Ints(pairs["attention_mask"]);
-        var types = pairs["token_type_ids"] is JsonArray ? Ints(pairs["token_type_ids"]) : null;
-        var offsets = Offsets(pairs["offset_mapping"]);
-        var sequenceIds = NullableInts(pairs["sequence_ids"]);
+        var (ids, mask, types, sequenceIds, offsets) = Tokenized(pairs);
         using var pretrained = LoadHead(family, "sequence-classification");
 
         var check = new Mismatches($"{family} pairs");
@@ -194,11 +193,7 @@ public sealed class HuggingFaceReferenceTests(ITestOutputHelper output) : IDispo
         var inputs = windows["inputs"]!.AsArray().Select(p => (p![0]!.GetValue<string>(), p[1]!.GetValue<string>())).ToArray();
         int maxLength = reference["settings"]!["window_max_length"]!.GetValue<int>();
         int stride = reference["settings"]!["window_stride"]!.GetValue<int>();
-        var ids = Ints(windows["input_ids"]);
-        var mask = Ints(windows["attention_mask"]);
-        var types = windows["token_type_ids"] is JsonArray ? Ints(windows["token_type_ids"]) : null;
-        var sequenceIds = NullableInts(windows["sequence_ids"]);
-        var offsets = Offsets(windows["offset_mapping"]);
+        var (ids, mask, types, sequenceIds, offsets) = Tokenized(windows);
         var sample = windows["overflow_to_sample_mapping"]!.AsArray().Select(v => v!.GetValue<int>()).ToArray();
         using var pretrained = LoadHead(family, "question-answering");
         var template = pretrained.Tokenizer.Template;

@@ -12,8 +12,6 @@ namespace MLNetTuning.Text;
 /// </summary>
 internal static class SentencePieceModelProto
 {
-    private static readonly string[] FairseqSpecials = ["<s>", "<pad>", "</s>", "<unk>"];
-
     // sentencepiece_model.proto: ModelProto.pieces = 1, trainer_spec = 2, normalizer_spec = 3; SentencePiece.piece = 1,
     // score = 2, type = 3 (NORMAL 1, UNKNOWN 2, CONTROL 3); TrainerSpec.model_type = 3 (UNIGRAM 1), vocab_size = 4;
     // NormalizerSpec.name = 1, precompiled_charsmap = 2.
@@ -38,7 +36,8 @@ internal static class SentencePieceModelProto
             pieces.Add((piece, (float)score));
         }
         // XLM-RoBERTa's layout: <s> <pad> </s> <unk>, SentencePiece's pieces from its id 3 on, <mask>.
-        if (pieces.Count < FairseqSpecials.Length + 2 || !FairseqSpecials.Select((s, i) => pieces[i].Piece == s).All(x => x)
+        var specials = SentencePieceTextTokenizer.FairseqSpecials;
+        if (pieces.Count < specials.Length + 2 || !specials.Select((s, i) => pieces[i].Piece == s).All(x => x) || pieces[^1].Piece != "<mask>"
             || GetInt(model["unk_id"], path, "model.unk_id") is not 3)
             throw Invalid(path, "does not lay its Unigram vocabulary out as XLM-RoBERTa does (<s>, <pad>, </s>, <unk> as ids 0 to 3, unk_id 3, <mask> last); " +
                 "only XLM-RoBERTa's SentencePiece tokenizer is supported from tokenizer.json");
@@ -48,7 +47,7 @@ internal static class SentencePieceModelProto
         WriteMessage(proto, 1, Piece("<unk>", 0, UnknownType));
         WriteMessage(proto, 1, Piece("<s>", 0, ControlType));
         WriteMessage(proto, 1, Piece("</s>", 0, ControlType));
-        foreach (var (piece, score) in pieces.Skip(FairseqSpecials.Length).Take(pieces.Count - FairseqSpecials.Length - 1))
+        foreach (var (piece, score) in pieces.Skip(specials.Length).Take(pieces.Count - specials.Length - 1))
             WriteMessage(proto, 1, Piece(piece, score, type: null));
         using var trainer = new MemoryStream();
         WriteVarintField(trainer, 3, Unigram);

@@ -17,7 +17,8 @@ internal sealed class SentencePieceTextTokenizer : PieceTokenizer
     /// <summary>fairseq put its four specials first and kept SentencePiece's pieces one id later (its <c>&lt;unk&gt;</c>, 0, became 3).</summary>
     private const int FairseqOffset = 1;
 
-    private static readonly string[] FairseqSpecials = ["<s>", "<pad>", "</s>", "<unk>"];
+    /// <summary>fairseq's four special tokens, ids 0 to 3.</summary>
+    internal static readonly string[] FairseqSpecials = ["<s>", "<pad>", "</s>", "<unk>"];
 
     private readonly SentencePieceTokenizer _model;
     private readonly byte[] _modelBytes;
