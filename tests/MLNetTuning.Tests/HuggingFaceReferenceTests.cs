@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
+using Microsoft.ML;
 using MLNetTuning.Checkpoints;
 using MLNetTuning.Models;
 using MLNetTuning.Native;
@@ -411,5 +412,15 @@ public sealed class HuggingFaceReferenceTests(ITestOutputHelper output) : IDispo
             Assert.Contains($"model_type is '{modelType}', which is not supported", e.Message, StringComparison.Ordinal);
             Assert.Contains("'bert', 'roberta', 'xlm-roberta', 'distilbert'", e.Message, StringComparison.Ordinal);
         }
+
+        // The same error where a user meets it: fine-tuning from the folder through the ML.NET estimator.
+        var ml = new MLContext(seed: 1);
+        var train = ml.Data.LoadFromEnumerable(TextData.Topics(12, seed: 1));
+        var estimator = ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(new BertFineTuneEstimator(ml, TextData.Options(Path.Combine(FamilyFolder(family), "sequence-classification"), BertTask.MulticlassClassification)));
+        var fit = Assert.ThrowsAny<Exception>(() => estimator.Fit(train));
+        var inner = fit as InvalidDataException ?? fit.InnerException as InvalidDataException;
+        Assert.True(inner is not null, $"expected the InvalidDataException, got {fit}");
+        Assert.Contains($"model_type is '{modelType}', which is not supported", inner!.Message, StringComparison.Ordinal);
     }
 }
