@@ -111,10 +111,16 @@ internal sealed class SentencePieceTextTokenizer : PieceTokenizer
     protected override void AppendPieces(string text, int start, int end, List<(int Id, int Start, int End)> tokens)
     {
         var (segment, sourceOf) = NmtPrepared(text, start, end);
-        // A range of the prepared segment → the range of the original text it came from.
-        void Add(int id, int from, int to) => tokens.Add((id,
-            from < segment.Length ? sourceOf[from] : end,
-            to > from ? sourceOf[to - 1] + 1 : from < segment.Length ? sourceOf[from] : end));
+        // A range of the prepared segment → the range of the original text it came from. Ranges start in order even where
+        // the alignment below is unsure (a combining mark left alone by a removed control character, say).
+        int lastFrom = 0;
+        void Add(int id, int from, int to)
+        {
+            from = Math.Max(from, lastFrom);
+            to = Math.Max(to, from);
+            lastFrom = from;
+            tokens.Add((id, from < segment.Length ? sourceOf[from] : end, to > from ? sourceOf[to - 1] + 1 : from < segment.Length ? sourceOf[from] : end));
+        }
 
         // Offsets from the library point into the normalized text (NFKC, "▁" for spaces); each piece is found again in the
         // segment instead, so that answers and tags map back to what the user wrote.
@@ -134,6 +140,7 @@ internal sealed class SentencePieceTextTokenizer : PieceTokenizer
                 while (next < segment.Length && char.IsWhiteSpace(segment[next])) next++;
                 Add(id, next, Math.Min(segment.Length, next + CharWidth(segment, next)));
                 cursor = next;
+                expansionLeft = 0;   // a new word: no character's expansion runs on into it
                 continue;
             }
             if (expansionLeft > 0)
@@ -142,25 +149,40 @@ internal sealed class SentencePieceTextTokenizer : PieceTokenizer
                 expansionLeft -= surface.Length;
                 continue;
             }
-            int found = segment.IndexOf(surface, cursor, StringComparison.Ordinal);
-            if (found >= 0 && found - cursor <= 8)
+            // The piece as written, at the cursor or after the spaces and the characters NFKC drops (format characters,
+            // combining marks composed into the previous piece) that lie before it.
+            int found = cursor;
+            if (!segment.AsSpan(found).StartsWith(surface, StringComparison.Ordinal))
+            {
+                while (found < segment.Length && IsSkippedBeforePiece(segment[found])) found++;
+                if (!segment.AsSpan(found).StartsWith(surface, StringComparison.Ordinal)) found = -1;
+            }
+            if (found >= 0)
             {
                 Add(id, found, found + surface.Length);
                 cursor = found + surface.Length;
                 continue;
             }
             // A piece NFKC changed (composed accents, full-width forms, compatibility characters) is not found verbatim: it
-            // came from the next character, and combining marks NFKC composed into it belong to no other piece.
+            // came from the next characters, each with the combining marks NFKC composed into it, as many as it takes to
+            // make the piece. Its range ends with the last base character (Hugging Face aligns a composed character to its
+            // base); a character that makes more than the piece (™ → T, M) gives its range to the next pieces too.
             while (cursor < segment.Length && char.IsWhiteSpace(segment[cursor])) cursor++;
-            int width = CharWidth(segment, cursor);
-            int charEnd = Math.Min(segment.Length, cursor + width);
-            Add(id, cursor, charEnd);
-            expansionLeft = cursor < segment.Length ? segment[cursor..charEnd].Normalize(System.Text.NormalizationForm.FormKC).Length - surface.Length : 0;
-            (expandedFrom, expandedTo) = (cursor, charEnd);
-            cursor = charEnd;
-            while (cursor < segment.Length && CharUnicodeInfo.GetUnicodeCategory(segment[cursor]) == UnicodeCategory.NonSpacingMark) cursor++;
+            int from = cursor, rangeEnd = cursor, produced = 0;
+            while (cursor < segment.Length && produced < surface.Length && (cursor == from || !char.IsWhiteSpace(segment[cursor])))
+            {
+                int baseEnd = Math.Min(segment.Length, cursor + CharWidth(segment, cursor)), elementEnd = baseEnd;
+                while (elementEnd < segment.Length && CharUnicodeInfo.GetUnicodeCategory(segment[elementEnd]) == UnicodeCategory.NonSpacingMark) elementEnd++;
+                produced += segment[cursor..elementEnd].Normalize(System.Text.NormalizationForm.FormKC).Length;
+                (rangeEnd, cursor) = (baseEnd, elementEnd);
+            }
+            Add(id, from, rangeEnd);
+            (expansionLeft, expandedFrom, expandedTo) = (produced - surface.Length, from, rangeEnd);
         }
     }
+
+    private static bool IsSkippedBeforePiece(char c) =>
+        char.IsWhiteSpace(c) || CharUnicodeInfo.GetUnicodeCategory(c) is UnicodeCategory.Format or UnicodeCategory.NonSpacingMark;
 
     /// <summary>1, or 2 where <paramref name="index"/> starts a surrogate pair.</summary>
     private static int CharWidth(string text, int index) =>
