@@ -40,7 +40,8 @@ internal static class SentencePieceModelProto
         if (pieces.Count < specials.Length + 2 || !specials.Select((s, i) => pieces[i].Piece == s).All(x => x) || pieces[^1].Piece != "<mask>"
             || GetInt(model["unk_id"], path, "model.unk_id") is not 3)
             throw Invalid(path, "does not lay its Unigram vocabulary out as XLM-RoBERTa does (<s>, <pad>, </s>, <unk> as ids 0 to 3, unk_id 3, <mask> last); " +
-                "only XLM-RoBERTa's SentencePiece tokenizer is supported from tokenizer.json");
+                "only XLM-RoBERTa's SentencePiece tokenizer is supported from tokenizer.json. Put the model's sentencepiece.bpe.model beside it, " +
+                "or use the folder the checkpoint was published in");
         string? charsmap = GetString(FindPrecompiled(root["normalizer"]), path, "normalizer's precompiled_charsmap");
 
         using var proto = new MemoryStream();
