@@ -72,6 +72,8 @@ internal static class StepWorker
                 if (fields[0] == "infer")
                 {
                     model.eval();
+                    // As model.Transform scores: a fitted model keeps its weights prepared (EncoderModel.ScoringOnly).
+                    model.Bert.ScoringOnly = Environment.GetEnvironmentVariable("BENCH_SCORING_ONLY") != "0";
                     void Infer()
                     {
                         using var scope = NewDisposeScope();
@@ -91,6 +93,7 @@ internal static class StepWorker
                 else
                 {
                     var (stepModel, stepOptimizer) = Head(fields[0]);
+                    model.Bert.ScoringOnly = false;   // a model that trains keeps no prepared copies
                     // train0 = dropout off (eval mode), still a full training step: shows what dropout costs.
                     stepModel.train(fields[0] != "train0");
                     (double Total, double Forward, double Backward, double Optimizer) Step()

@@ -118,6 +118,10 @@ public sealed class FamilyTaskTests(TinyFamilyFolders tiny, ITestOutputHelper ou
         var metrics = _ml.BinaryClassification.Evaluate(model.Transform(test));
         output.WriteLine($"{family} binary: accuracy {metrics.Accuracy:F3}, AUC {metrics.AreaUnderRocCurve:F3}");
         Assert.True(metrics.Accuracy >= 0.8, $"{family} binary accuracy {metrics.Accuracy:F3}");
+        // The fitted model scored on weights prepared for oneDNN, with every encoder layer's four products.
+        var encoder = model.FineTuned.Model.Bert;
+        Assert.True(encoder.ScoringOnly);
+        Assert.True(encoder.Prepared!.PreparedProducts >= 4 * encoder.Layers.Count, $"{family}: {encoder.Prepared.PreparedProducts} prepared products");
         AssertZipRoundTrip<float>(model, test, "Score");
     }
 

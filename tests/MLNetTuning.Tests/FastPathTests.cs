@@ -25,7 +25,7 @@ public sealed class FastPathTests
         var x = randn(inputShape).requires_grad_();
         var w = randn(6, 8).requires_grad_();
         var b = randn(6).requires_grad_();
-        var fast = LinearKernel.Apply(x, w, b, computeType: null);
+        var fast = LinearKernel.Apply(x, w, () => (w, b), LinearKernelMode.Default);
         Assert.Equal([.. inputShape[..^1], 6], fast.shape);
         var (fastX, fastW, fastB) = Gradients(fast);
         var plain = F.linear(x, w, b);

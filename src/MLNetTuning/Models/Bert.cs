@@ -203,7 +203,7 @@ internal sealed class BertEmbeddings : nn.Module<Tensor, Tensor, Tensor>
 }
 
 /// <summary>Multi-head self-attention: query, key and value projections and scaled dot-product attention.</summary>
-internal sealed class BertSelfAttention : nn.Module<Tensor, Tensor?, Tensor>, ILowPrecisionCompute
+internal sealed class BertSelfAttention : nn.Module<Tensor, Tensor?, Tensor>, ILinearKernelUser
 {
     [ComponentName(Name = "query")] private readonly Linear _query;
     [ComponentName(Name = "key")] private readonly Linear _key;
@@ -223,7 +223,7 @@ internal sealed class BertSelfAttention : nn.Module<Tensor, Tensor?, Tensor>, IL
         RegisterComponents();
     }
 
-    public ScalarType? ComputeType { get; set; }
+    public LinearKernelMode Kernel { get; set; } = LinearKernelMode.Default;
 
     /// <summary>[B, T, H] hidden states and a [B, 1, 1, T] additive mask (null: no padding) → [B, T, H] context.</summary>
     public override Tensor forward(Tensor hidden, Tensor? additiveMask)
@@ -232,15 +232,17 @@ internal sealed class BertSelfAttention : nn.Module<Tensor, Tensor?, Tensor>, IL
         long batch = hidden.shape[0], length = hidden.shape[1];
         // One product for query, key and value (a [3H, H] weight built from the three): one larger matrix product is more
         // efficient than three small ones, and in mixed precision the input is cast once.
-        var weight = cat([_query.weight!, _key.weight!, _value.weight!], 0);
-        var bias = cat([_query.bias!, _key.bias!, _value.bias!], 0);
-        // [B, T, 3H] -> [3, B, heads, T, headDim]
-        var projected = LinearKernel.Apply(hidden, weight, bias, ComputeType).view(batch, length, 3, _heads, _headDim).permute(2, 0, 3, 1, 4);
+        // A model that is only scored keeps the joined weight (PreparedWeights); otherwise it is joined on every pass.
+        var projected = LinearKernel.Apply(hidden, this, QueryKeyValue, Kernel).view(batch, length, 3, _heads, _headDim).permute(2, 0, 3, 1, 4);
         var (query, key, value) = (projected[0], projected[1], projected[2]);
         var context = Attend(query, key, value, additiveMask, training ? _dropout : 0);
         // [B, heads, T, headDim] -> [B, T, H]
         return context.transpose(1, 2).reshape(batch, length, _heads * _headDim).MoveToOuterDisposeScope();
     }
+
+    /// <summary>The [3H, H] weight and [3H] bias of query, key and value, joined.</summary>
+    private (Tensor, Tensor?) QueryKeyValue() =>
+        (cat([_query.weight!, _key.weight!, _value.weight!], 0), cat([_query.bias!, _key.bias!, _value.bias!], 0));
 
     /// <summary>
     /// softmax(QKᵀ/√d + mask) V, written out with float32 softmax whatever the product type, as autocast does. libtorch's
@@ -262,7 +264,7 @@ internal sealed class BertSelfAttention : nn.Module<Tensor, Tensor?, Tensor>, IL
 }
 
 /// <summary>The projection after a sub-block, with dropout, residual and LayerNorm (Hugging Face's BertSelfOutput/BertOutput).</summary>
-internal sealed class BertResidualOutput : nn.Module<Tensor, Tensor, Tensor>, ILowPrecisionCompute
+internal sealed class BertResidualOutput : nn.Module<Tensor, Tensor, Tensor>, ILinearKernelUser
 {
     [ComponentName(Name = "dense")] private readonly Linear _dense;
     [ComponentName(Name = "LayerNorm")] private readonly LayerNorm _layerNorm;
@@ -276,7 +278,7 @@ internal sealed class BertResidualOutput : nn.Module<Tensor, Tensor, Tensor>, IL
         RegisterComponents();
     }
 
-    public ScalarType? ComputeType { get; set; }
+    public LinearKernelMode Kernel { get; set; } = LinearKernelMode.Default;
 
     public override Tensor forward(Tensor states, Tensor residual)
     {
@@ -284,7 +286,7 @@ internal sealed class BertResidualOutput : nn.Module<Tensor, Tensor, Tensor>, IL
         using var one = 1.ToScalar();   // not add(residual)'s temporary alpha: see "Scalar lifetime" in Kernels.cs
         // The residual stream stays in the weights' type: a low-precision product added to it promotes back, so LayerNorm's
         // mean and variance are always taken in float32.
-        var sum = FastDropout.Apply(LinearKernel.Apply(_dense, states, ComputeType), _dropout, training).add(residual, one);
+        var sum = FastDropout.Apply(LinearKernel.Apply(_dense, states, Kernel), _dropout, training).add(residual, one);
         return _layerNorm.forward(sum).MoveToOuterDisposeScope();
     }
 }
@@ -308,7 +310,7 @@ internal sealed class BertAttention : nn.Module<Tensor, Tensor?, Tensor>
 }
 
 /// <summary>The feed-forward expansion with the configured activation: key <c>intermediate.dense</c>.</summary>
-internal sealed class BertIntermediate : nn.Module<Tensor, Tensor>, ILowPrecisionCompute
+internal sealed class BertIntermediate : nn.Module<Tensor, Tensor>, ILinearKernelUser
 {
     [ComponentName(Name = "dense")] private readonly Linear _dense;
     private readonly string _activation;
@@ -320,12 +322,12 @@ internal sealed class BertIntermediate : nn.Module<Tensor, Tensor>, ILowPrecisio
         RegisterComponents();
     }
 
-    public ScalarType? ComputeType { get; set; }
+    public LinearKernelMode Kernel { get; set; } = LinearKernelMode.Default;
 
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        return Activations.Apply(_activation, LinearKernel.Apply(_dense, hidden, ComputeType)).MoveToOuterDisposeScope();
+        return LinearKernel.Apply(_dense, hidden, Kernel, _activation).MoveToOuterDisposeScope();
     }
 }
 

@@ -9,7 +9,7 @@ namespace MLNetTuning.Models;
 // The DistilBERT family (model_type "distilbert"), top to bottom as Hugging Face's modeling_distilbert.py: its config keys
 // (dim, n_layers, …), embeddings without token types, its own parameter names (q_lin, sa_layer_norm, ffn.lin1, …), no
 // pooler, and its sequence head (pre_classifier, ReLU, classifier on the first token). The fast paths are BERT's:
-// LinearKernel for every projection, BertSelfAttention.Attend, FastDropout and ILowPrecisionCompute.
+// LinearKernel for every projection, BertSelfAttention.Attend, FastDropout and ILinearKernelUser.
 
 /// <summary>
 /// A DistilBERT <c>config.json</c>, read onto <see cref="BertConfig"/>'s properties (<c>dim</c> is the hidden size,
@@ -120,7 +120,7 @@ internal sealed class DistilBertEmbeddings : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>Hugging Face's <c>MultiHeadSelfAttention</c>: <c>q_lin</c>, <c>k_lin</c>, <c>v_lin</c> and <c>out_lin</c>.</summary>
-internal sealed class DistilBertSelfAttention : nn.Module<Tensor, Tensor?, Tensor>, ILowPrecisionCompute
+internal sealed class DistilBertSelfAttention : nn.Module<Tensor, Tensor?, Tensor>, ILinearKernelUser
 {
     [ComponentName(Name = "q_lin")] private readonly Linear _query;
     [ComponentName(Name = "k_lin")] private readonly Linear _key;
@@ -142,7 +142,7 @@ internal sealed class DistilBertSelfAttention : nn.Module<Tensor, Tensor?, Tenso
         RegisterComponents();
     }
 
-    public ScalarType? ComputeType { get; set; }
+    public LinearKernelMode Kernel { get; set; } = LinearKernelMode.Default;
 
     /// <summary>[B, T, H] hidden states and a [B, 1, 1, T] additive mask → [B, T, H], after <c>out_lin</c>.</summary>
     public override Tensor forward(Tensor hidden, Tensor? additiveMask)
@@ -150,19 +150,21 @@ internal sealed class DistilBertSelfAttention : nn.Module<Tensor, Tensor?, Tenso
         using var scope = NewDisposeScope();
         long batch = hidden.shape[0], length = hidden.shape[1];
         // One product for query, key and value, as in BertSelfAttention.
-        var weight = cat([_query.weight!, _key.weight!, _value.weight!], 0);
-        var bias = cat([_query.bias!, _key.bias!, _value.bias!], 0);
         // [B, T, 3H] -> [3, B, heads, T, headDim]
-        var projected = LinearKernel.Apply(hidden, weight, bias, ComputeType).view(batch, length, 3, _heads, _headDim).permute(2, 0, 3, 1, 4);
+        var projected = LinearKernel.Apply(hidden, this, QueryKeyValue, Kernel).view(batch, length, 3, _heads, _headDim).permute(2, 0, 3, 1, 4);
         var context = BertSelfAttention.Attend(projected[0], projected[1], projected[2], additiveMask, training ? _dropout : 0);
         // [B, heads, T, headDim] -> [B, T, H]
         var merged = context.transpose(1, 2).reshape(batch, length, _heads * _headDim);
-        return LinearKernel.Apply(_output, merged, ComputeType).MoveToOuterDisposeScope();
+        return LinearKernel.Apply(_output, merged, Kernel).MoveToOuterDisposeScope();
     }
+
+    /// <summary>The [3H, H] weight and [3H] bias of <c>q_lin</c>, <c>k_lin</c> and <c>v_lin</c>, joined.</summary>
+    private (Tensor, Tensor?) QueryKeyValue() =>
+        (cat([_query.weight!, _key.weight!, _value.weight!], 0), cat([_query.bias!, _key.bias!, _value.bias!], 0));
 }
 
 /// <summary>Hugging Face's <c>FFN</c>: <c>lin1</c>, the activation, <c>lin2</c> and dropout.</summary>
-internal sealed class DistilBertFeedForward : nn.Module<Tensor, Tensor>, ILowPrecisionCompute
+internal sealed class DistilBertFeedForward : nn.Module<Tensor, Tensor>, ILinearKernelUser
 {
     [ComponentName(Name = "lin1")] private readonly Linear _lin1;
     [ComponentName(Name = "lin2")] private readonly Linear _lin2;
@@ -178,13 +180,13 @@ internal sealed class DistilBertFeedForward : nn.Module<Tensor, Tensor>, ILowPre
         RegisterComponents();
     }
 
-    public ScalarType? ComputeType { get; set; }
+    public LinearKernelMode Kernel { get; set; } = LinearKernelMode.Default;
 
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        var x = Activations.Apply(_activation, LinearKernel.Apply(_lin1, hidden, ComputeType));
-        return FastDropout.Apply(LinearKernel.Apply(_lin2, x, ComputeType), _dropout, training).MoveToOuterDisposeScope();
+        var x = LinearKernel.Apply(_lin1, hidden, Kernel, _activation);
+        return FastDropout.Apply(LinearKernel.Apply(_lin2, x, Kernel), _dropout, training).MoveToOuterDisposeScope();
     }
 }
 

@@ -45,12 +45,51 @@ internal abstract class EncoderModel : nn.Module
         set
         {
             _precision = value;
-            ScalarType? computeType = value == NumericPrecision.Bf16 ? ScalarType.BFloat16 : null;
-            foreach (var (_, module) in named_modules())
-                if (module is ILowPrecisionCompute lowPrecision) lowPrecision.ComputeType = computeType;
+            UpdateKernels();
         }
     }
     private NumericPrecision _precision;
+
+    /// <summary>
+    /// Whether the model is only scored from now on: its weights will not change, so its linear layers keep copies prepared
+    /// for oneDNN (<see cref="PreparedWeights"/>) and use them wherever autograd is off. Set by the scoring objects
+    /// (<c>FineTunedBert</c>, the featurizer); never set on a model that trains.
+    /// </summary>
+    public bool ScoringOnly
+    {
+        get => _scoringOnly;
+        set
+        {
+            if (value == _scoringOnly) return;
+            _scoringOnly = value;
+            UpdateKernels();
+        }
+    }
+    private bool _scoringOnly;
+    private PreparedWeights? _prepared;
+
+    /// <summary>The prepared weights while <see cref="ScoringOnly"/> (for tests).</summary>
+    internal PreparedWeights? Prepared => _prepared;
+
+    /// <summary>Gives every linear layer the current mode; prepared copies are made again, lazily, in the new type.</summary>
+    private void UpdateKernels()
+    {
+        _prepared?.Dispose();
+        _prepared = _scoringOnly ? new PreparedWeights() : null;
+        var mode = new LinearKernelMode(_precision == NumericPrecision.Bf16 ? ScalarType.BFloat16 : null, _prepared);
+        foreach (var (_, module) in named_modules())
+            if (module is ILinearKernelUser user) user.Kernel = mode;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _prepared?.Dispose();
+            _prepared = null;
+        }
+        base.Dispose(disposing);
+    }
 
     /// <summary>The additive mask's type: the products' type in mixed precision, so that adding it does not promote the scores.</summary>
     protected ScalarType MaskType(Tensor hidden) => _precision == NumericPrecision.Bf16 ? ScalarType.BFloat16 : hidden.dtype;

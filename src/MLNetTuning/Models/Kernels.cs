@@ -15,35 +15,51 @@ namespace MLNetTuning.Models;
 // passes scalars held in `using` locals, which stay reachable until the call has returned.
 
 /// <summary>
-/// A module whose matrix products may run in a lower precision (bfloat16) while its weights stay float32. TorchSharp has
-/// no autocast, so mixed precision lives here: products in the low type, everything that sums many terms in float32.
+/// How a model's linear layers run. <see cref="ComputeType"/>: the type of the matrix products (bfloat16 for mixed
+/// precision), or null for the weights' own type; TorchSharp has no autocast, so mixed precision lives here: products in
+/// the low type, everything that sums many terms in float32. <see cref="Prepared"/>: for a model that is only scored, the
+/// weights kept ready for oneDNN (<see cref="PreparedWeights"/>), or null.
 /// </summary>
-internal interface ILowPrecisionCompute
+internal sealed record LinearKernelMode(ScalarType? ComputeType, PreparedWeights? Prepared)
 {
-    /// <summary>The type of the matrix products, or null for the weights' own type.</summary>
-    ScalarType? ComputeType { get; set; }
+    public static readonly LinearKernelMode Default = new(null, null);
+}
+
+/// <summary>A module whose linear layers run through <see cref="LinearKernel"/>; the encoder sets one mode for all of them.</summary>
+internal interface ILinearKernelUser
+{
+    LinearKernelMode Kernel { get; set; }
 }
 
 /// <summary>The encoder's linear layers, routed to the fastest kernel libtorch has for their type and device.</summary>
 internal static class LinearKernel
 {
-    public static Tensor Apply(Linear layer, Tensor input, ScalarType? computeType) => Apply(input, layer.weight!, layer.bias, computeType);
+    /// <summary><paramref name="layer"/> on [..., in] inputs, then <paramref name="activation"/> (a config's <c>hidden_act</c>) if given.</summary>
+    public static Tensor Apply(Linear layer, Tensor input, LinearKernelMode mode, string? activation = null) =>
+        Apply(input, layer, () => (layer.weight!, layer.bias), mode, activation);
 
     /// <summary>
-    /// x·Wᵀ + b for [..., in] inputs. With a <paramref name="computeType"/> (mixed precision) the input and a cast copy of
-    /// the float32 master weights go into one low-precision product, and autograd carries the gradient back to the float32
-    /// weights. Float32 on the CPU runs as a pointwise convolution (see <see cref="AsPointwiseConvolution"/>).
+    /// x·Wᵀ + b for [..., in] inputs, then <paramref name="activation"/> if given, for the weights that
+    /// <paramref name="weights"/> gives (<paramref name="owner"/>, the module they belong to, keys their prepared copy).
+    /// A model that is only scored runs on prepared weights with the activation fused where it can
+    /// (<see cref="PreparedWeights"/>). Otherwise, with a compute type (mixed precision) the input and a cast copy of the
+    /// float32 master weights go into one low-precision product, and autograd carries the gradient back to the float32
+    /// weights; float32 on the CPU runs as a pointwise convolution (see <see cref="AsPointwiseConvolution"/>).
     /// </summary>
-    public static Tensor Apply(Tensor input, Tensor weight, Tensor? bias, ScalarType? computeType)
+    public static Tensor Apply(Tensor input, object owner, Func<(Tensor Weight, Tensor? Bias)> weights, LinearKernelMode mode, string? activation = null)
     {
         using var scope = NewDisposeScope();
+        if (mode.Prepared?.TryApply(owner, weights, input, mode.ComputeType, activation) is { } prepared)
+            return prepared.MoveToOuterDisposeScope();
+        var (weight, bias) = weights();
         Tensor output;
-        if (computeType is ScalarType low && low != weight.dtype)
+        if (mode.ComputeType is ScalarType low && low != weight.dtype)
             output = F.linear(input.to_type(low), weight.to_type(low), bias?.to_type(low));
         else if (weight.dtype == ScalarType.Float32 && weight.device_type == DeviceType.CPU)
             output = AsPointwiseConvolution(input, weight, bias);
         else
             output = F.linear(input, weight, bias);
+        if (activation is not null) output = Activations.Apply(activation, output);
         return output.MoveToOuterDisposeScope();
     }
 

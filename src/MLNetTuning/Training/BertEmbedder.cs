@@ -29,6 +29,8 @@ internal sealed class BertEmbedder(EncoderModel encoder, ITextTokenizer tokenize
         lock (_gate)
         {
             Encoder.eval();
+            // A featurizer's encoder is never trained, so its linear layers may keep weights prepared for scoring.
+            Encoder.ScoringOnly = true;
             using var noGrad = no_grad();
             foreach (var batch in Batching.ByLength(examples.Select(e => e.Ids.Length).ToArray(), BatchSize))
             {

@@ -27,6 +27,8 @@ internal sealed class FineTunedBert : IDisposable
         History = history;
         Device = device;
         model.eval();
+        // Nothing trains a fitted model again, so its linear layers may keep weights prepared for scoring.
+        model.Bert.ScoringOnly = true;
     }
 
     private readonly BertTaskModel _model;
