@@ -63,7 +63,46 @@ public sealed class PreparedWeightsTests
             Assert.True(difference <= tolerance * Math.Max(1, ordinary.abs().max().item<float>()),
                 $"{type}, {rows} rows, activation {activation ?? "none"}: differs by {difference}");
         }
-        Assert.Equal(12 * 4, prepared.PreparedProducts);
+        Assert.True(prepared.PreparedProducts > 0, "no product ran on prepared weights");
+    }
+
+    [Fact]
+    public void TheResidentCopyIsTheLayoutAskedForMostAndOthersRunTheOrdinaryKernel()
+    {
+        using var scope = NewDisposeScope();
+        random.manual_seed(16);
+        // MiniLM's intermediate layer: oneDNN lays its weight out differently for some of these row counts.
+        using var layer = nn.Linear(384, 1536);
+        var layouts = new long[] { 1, 7, 16, 37, 64, 100, 128, 200 }.GroupBy(rows => OneDnnOps.LayoutKey(OneDnnOps.Pack(layer.weight!.detach(), rows))).ToList();
+        Assert.True(layouts.Count >= 2, "oneDNN used one layout for every row count on this CPU, so the policy cannot be observed");
+        long common = layouts[0].First(), rare = layouts[1].First();
+        using var prepared = new PreparedWeights();
+        var mode = new LinearKernelMode(null, prepared);
+        using var noGrad = no_grad();
+        long Run(long rows)
+        {
+            long before = prepared.PreparedProducts;
+            var input = randn(rows, 384);
+            var output = LinearKernel.Apply(layer, input, mode, "gelu");
+            Assert.True(output.allclose(F.gelu(F.linear(input, layer.weight!, layer.bias)), rtol: 1e-4, atol: 1e-5), $"{rows} rows");
+            return prepared.PreparedProducts - before;
+        }
+        for (int i = 0; i < 3; i++) Assert.Equal(1, Run(common));
+        string resident = prepared.ResidentLayout(layer)!;
+        // A new row count is packed to learn its layout, and that copy serves the call that asked.
+        Assert.Equal(1, Run(rare));
+        Assert.Equal(resident, prepared.ResidentLayout(layer));
+        // Asked for less often than the resident layout: the ordinary kernel, and the resident copy stays.
+        Assert.Equal(0, Run(rare));
+        Assert.Equal(0, Run(rare));
+        Assert.Equal(1, Run(common));
+        Assert.Equal(resident, prepared.ResidentLayout(layer));
+        // Once the other layout is asked for more often than the resident one, it takes the resident place.
+        Assert.Equal(0, Run(rare));   // 4 against 4
+        Assert.Equal(1, Run(rare));   // 5 against 4: repacked for it
+        Assert.NotEqual(resident, prepared.ResidentLayout(layer));
+        Assert.Equal(1, Run(rare));
+        Assert.Equal(0, Run(common));
     }
 
     [Fact]

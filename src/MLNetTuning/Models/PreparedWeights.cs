@@ -9,12 +9,14 @@ namespace MLNetTuning.Models;
 /// (bench/README.md): about a fifth less time per product at 128 tokens, and in bfloat16 also at 2,048.
 /// </summary>
 /// <remarks>
-/// oneDNN picks the layout from the number of rows too, and a weight in the wrong layout is reordered again, slowly, on
-/// every call. So the layout each row count wants is asked once (by packing for it) and remembered, and a layer keeps one
-/// packed copy: a row count that wants another layout repacks, which costs what every call cost without this class. The
-/// copy is the price: one more copy of the encoder's linear weights in the products' type (float32: 42 MB for MiniLM,
-/// 340 MB for BERT-base). Weights must not change while this is in use; <see cref="EncoderModel.ScoringOnly"/> is that
-/// promise.
+/// oneDNN picks the layout from the number of rows too (MiniLM's 384→1536 weight takes up to seven layouts between 1 and
+/// 4,096 rows in float32, two in bfloat16), and a weight in another layout than its primitive wants is reordered again,
+/// slowly, on every call. So the layout each row count wants is asked once (by packing for it) and remembered, and a
+/// layer keeps one packed copy, in the layout asked for most often; a row count that wants another runs the ordinary
+/// kernel, which costs what it always cost. Swapping the copy on every change would make texts of varied lengths slower
+/// than the ordinary kernel. The copy is the price in memory: one more copy of the encoder's linear weights in the
+/// products' type (float32: 42 MB for MiniLM, 340 MB for BERT-base). Weights must not change while this is in use;
+/// <see cref="EncoderModel.ScoringOnly"/> is that promise.
 /// </remarks>
 internal sealed class PreparedWeights : IDisposable
 {
@@ -29,6 +31,7 @@ internal sealed class PreparedWeights : IDisposable
     {
         public bool Unsupported;
         public readonly Dictionary<long, string> LayoutOf = [];
+        public readonly Dictionary<string, long> Uses = [];
         public string? Layout;
         public Tensor? Packed;
         public Tensor? Bias;
@@ -43,6 +46,12 @@ internal sealed class PreparedWeights : IDisposable
 
     /// <summary>How many products ran on prepared weights (for tests).</summary>
     internal long PreparedProducts { get; private set; }
+
+    /// <summary>The layout of <paramref name="owner"/>'s resident copy, or null (for tests).</summary>
+    internal string? ResidentLayout(object owner)
+    {
+        lock (_gate) return _layers.TryGetValue(owner, out var layer) ? layer.Layout : null;
+    }
 
     /// <summary>
     /// [..., in] → [..., out]: x·Wᵀ + b then <paramref name="activation"/> (a config's <c>hidden_act</c>, or null) on the
@@ -62,8 +71,10 @@ internal sealed class PreparedWeights : IDisposable
             if (!_layers.TryGetValue(owner, out var layer)) _layers[owner] = layer = new Layer();
             if (layer.Unsupported) return null;
             long features = input.shape[^1], rows = input.numel() / features;
-            if (!layer.LayoutOf.TryGetValue(rows, out var wanted) || wanted != layer.Layout)
+            Tensor? once = null;   // packed for this call only: a layout that is not the resident one
+            if (!layer.LayoutOf.TryGetValue(rows, out var wanted))
             {
+                // A row count not seen before: packing for it tells which layout oneDNN wants.
                 var (weight, bias) = weights();
                 if (bias is null || weight.dtype != ScalarType.Float32 || weight.device_type != DeviceType.CPU || weight.dim() != 2)
                 {
@@ -71,20 +82,31 @@ internal sealed class PreparedWeights : IDisposable
                     return null;
                 }
                 var type = computeType ?? ScalarType.Float32;
-                var packed = OneDnnOps.Pack(weight.detach().to_type(type), rows);
-                string layout = OneDnnOps.LayoutKey(packed);
+                once = OneDnnOps.Pack(weight.detach().to_type(type), rows);
+                wanted = OneDnnOps.LayoutKey(once);
                 if (layer.LayoutOf.Count >= MaxRowCounts) layer.LayoutOf.Clear();
-                layer.LayoutOf[rows] = layout;
-                if (layout != layer.Layout)
-                {
-                    layer.Release();
-                    layer.Packed = packed.DetachFromDisposeScope();
-                    layer.Bias = bias.detach().to_type(type).DetachFromDisposeScope();
-                    layer.Layout = layout;
-                }
+                layer.LayoutOf[rows] = wanted;
+                layer.Bias ??= bias.detach().to_type(type).DetachFromDisposeScope();
             }
-            var flat = input.reshape(rows, features).to_type(layer.Packed!.dtype);
-            output = OneDnnOps.Linear(flat, layer.Packed, layer.Bias!, fused);
+            layer.Uses[wanted] = layer.Uses.GetValueOrDefault(wanted) + 1;
+            // The resident copy is the layout asked for most often; another takes its place once it is asked for more.
+            if (wanted != layer.Layout && (layer.Layout is null || layer.Uses[wanted] > layer.Uses[layer.Layout]))
+            {
+                if (once is null)
+                {
+                    var (weight, _) = weights();
+                    once = OneDnnOps.Pack(weight.detach().to_type(layer.Bias!.dtype), rows);
+                }
+                layer.Packed?.Dispose();
+                layer.Packed = once.DetachFromDisposeScope();
+                layer.Layout = wanted;
+                once = null;
+            }
+            var packed = wanted == layer.Layout ? layer.Packed! : once;
+            // Another layout, asked for less often: the ordinary kernel, which reorders as it always did.
+            if (packed is null) return null;
+            var flat = input.reshape(rows, features).to_type(packed.dtype);
+            output = OneDnnOps.Linear(flat, packed, layer.Bias!, fused);
             PreparedProducts++;
         }
         var shape = input.shape.ToArray();
