@@ -43,6 +43,27 @@ public sealed class FastPathTests
         }
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(37)]
+    [InlineData(128)]
+    public void Bf16AttentionWithoutAutogradEqualsTheFloat32SoftmaxPath(int length)
+    {
+        using var scope = NewDisposeScope();
+        random.manual_seed(6);
+        var bf16 = ScalarType.BFloat16;
+        var (q, k, v) = ((randn(2, 3, length, 8) * 2).to_type(bf16), (randn(2, 3, length, 8) * 2).to_type(bf16), randn(2, 3, length, 8).to_type(bf16));
+        var mask = BertModel.AdditiveMask(ones(2, length, ScalarType.Int64).index_fill_(1, tensor(new long[] { length - 1 }), 0), bf16);
+        using var noGrad = no_grad();
+        var fast = BertSelfAttention.Attend(q, k, v, mask, dropout: 0);
+        // What the training path computes: the softmax in float32, then the product in bfloat16.
+        var scores = matmul(q, k.transpose(-1, -2)).mul_(1.0 / Math.Sqrt(8)).add_(mask);
+        var reference = matmul(softmax(scores, -1, ScalarType.Float32).to_type(bf16), v);
+        Assert.Equal(bf16, fast.dtype);
+        Assert.True(fast.eq(reference).all().item<bool>(), $"length {length}: differs by {(fast - reference).abs().max().to_type(ScalarType.Float32).item<float>()}");
+    }
+
     [Fact]
     public void AttentionWithoutDropoutMatchesFusedAttentionWithPaddingMask()
     {

@@ -258,6 +258,11 @@ internal sealed class BertSelfAttention : nn.Module<Tensor, Tensor?, Tensor>, IL
         // Scalars as using locals: see "Scalar lifetime" in Kernels.cs.
         var scores = matmul(query, key.transpose(-1, -2)).mul_(scale);
         if (additiveMask is not null) scores = scores.add_(additiveMask, one);
+        // Without autograd or dropout the probabilities go straight into the product in its type: libtorch's softmax on
+        // bfloat16 sums in float32 and rounds once, bit for bit what a float32 softmax cast to bfloat16 gives, one pass
+        // over [B, heads, T, T] sooner (2 ms of a 150 ms bf16 forward at 16×128).
+        if (dropout <= 0 && !scores.requires_grad)
+            return matmul(softmax(scores, -1).to_type(value.dtype), value).MoveToOuterDisposeScope();
         var probabilities = FastDropout.Apply(softmax(scores, -1, ScalarType.Float32), dropout, training: dropout > 0);
         return matmul(probabilities.to_type(value.dtype), value).MoveToOuterDisposeScope();
     }
