@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using System.Text;
 using static TorchSharp.torch;
 
@@ -81,11 +82,14 @@ internal static class OneDnnOps
     public static Tensor Pack(Tensor weight, long tokens) =>
         Required.invoke<Tensor>("pack", weight.view(weight.shape[0], weight.shape[1], 1, 1), tokens);
 
-    /// <summary>A key that is equal for two packed weights exactly when oneDNN laid them out alike.</summary>
+    /// <summary>
+    /// A key that is equal for two packed weights exactly when oneDNN laid them out alike: the SHA-256 of the serialized
+    /// memory descriptor (about 770 bytes), short enough to remember for every row count a layer sees.
+    /// </summary>
     public static string LayoutKey(Tensor packed)
     {
         using var layout = Required.invoke<Tensor>("layout", packed);
-        return Convert.ToHexString(layout.data<byte>().ToArray());
+        return Convert.ToHexString(SHA256.HashData(layout.data<byte>().ToArray()));
     }
 
     /// <summary>
