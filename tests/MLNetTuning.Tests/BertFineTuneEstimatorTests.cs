@@ -336,7 +336,7 @@ public sealed class BertFineTuneEstimatorTests(TinyBertFixture tiny, ITestOutput
         {
             Assert.Equal(NumericPrecision.Bf16, loaded.Precision);
             Assert.Equal(trained, TextData.ScalarScores(loaded.Transform(data)));
-            // A loaded model scores on prepared weights too, and switching its precision prepares them again.
+            // A loaded model scores on prepared weights too.
             Assert.True(loaded.FineTuned.Model.Bert.Prepared!.PreparedProducts > 0);
             // The same weights in float32 score differently (2.7e-5 here; a well-trained head averages bf16's rounding out),
             // while float32 scoring is exact within a process and agrees to 2e-6 across processes: the checks tell them apart.
