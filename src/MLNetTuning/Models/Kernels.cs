@@ -64,6 +64,12 @@ internal static class LinearKernel
     }
 
     /// <summary>
+    /// [..., in] rows as the [1, in, rows, 1] image of a 1×1 convolution, in channels-last strides: the memory layout of
+    /// [rows, in] itself, so nothing is copied.
+    /// </summary>
+    internal static Tensor AsImage(Tensor input, long rows, long features) => input.reshape(1, rows, 1, features).permute(0, 3, 1, 2);
+
+    /// <summary>
     /// A float32 linear layer as a 1×1 convolution over the tokens, in channels-last layout, which is the memory layout of
     /// [tokens, features] itself, so nothing is copied. libtorch sends float32 matrix products to MKL, whose SGEMM falls
     /// back to slower code on non-Intel CPUs (on this project's AMD EPYC: 61–155 GFLOP/s on 2 threads), while it sends
@@ -73,7 +79,7 @@ internal static class LinearKernel
     private static Tensor AsPointwiseConvolution(Tensor input, Tensor weight, Tensor? bias)
     {
         long features = input.shape[^1], tokens = input.numel() / features, outputs = weight.shape[0];
-        var image = input.reshape(1, tokens, 1, features).permute(0, 3, 1, 2);   // [1, in, tokens, 1], channels-last strides
+        var image = AsImage(input, tokens, features);
         var output = F.conv2d(image, weight.view(outputs, features, 1, 1), bias);
         var shape = input.shape.ToArray();
         shape[^1] = outputs;

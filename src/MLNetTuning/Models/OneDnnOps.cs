@@ -100,7 +100,7 @@ internal static class OneDnnOps
     {
         using var scope = NewDisposeScope();
         long tokens = input.shape[0], features = input.shape[1];
-        var image = input.reshape(1, tokens, 1, features).permute(0, 3, 1, 2);   // channels-last [1, in, tokens, 1]: no copy
+        var image = LinearKernel.AsImage(input, tokens, features);
         string method = activation switch
         {
             null => "conv_none",
@@ -142,7 +142,7 @@ internal static class OneDnnOps
         && torchSharp is not null && $"{torchSharp.Major}.{torchSharp.Minor}" == TestedTorchSharp;
 
     /// <summary>The module as <c>torch.jit.save</c> lays it out: a zip of stored entries under one folder.</summary>
-    internal static byte[] Archive()
+    private static byte[] Archive()
     {
         using var buffer = new MemoryStream();
         using (var zip = new ZipArchive(buffer, ZipArchiveMode.Create, leaveOpen: true))
